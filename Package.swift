@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+// nanosae: sparse autoencoders on nanochat activations, trained data-parallel over MPI.
+// Module boundaries follow ../shared/DESIGN.md section 1; each target holds one concern.
+import PackageDescription
+
+let package = Package(
+    name: "nanosae",
+    products: [
+        .executable(name: "sae-train", targets: ["sae-train"]),
+        .executable(name: "sae-run", targets: ["sae-run"]),
+        .executable(name: "sae-bench", targets: ["sae-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // Bindings: C libraries from Debian's -dev packages.
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Tensors and kernels: row-major Float32, BLAS-backed matmul, element-wise ops, top-k.
+        .target(name: "Tensors", dependencies: ["COpenBLAS"]),
+
+        // File formats from outside: zip (stored, zip64), restricted pickle, torch state dicts,
+        // safetensors (read and write), JSON configs. Every length and offset is checked.
+        .target(name: "Formats", dependencies: ["Tensors"]),
+
+        // nanochat: config and architecture profiles, weights, forward with hook points, KV cache,
+        // tokenizer, generation.
+        .target(name: "Nanochat", dependencies: ["Tensors", "Formats"]),
+
+        // SAE: architectures with forward and hand-written backward, Adam, dead latents,
+        // resampling, the SAELens on-disk format.
+        .target(name: "SAE", dependencies: ["Tensors", "Formats"]),
+
+        // Collective communication: the Communicator protocol and the single-process implementation
+        // (no MPI, so the runtime and tests never need it) ...
+        .target(name: "Distributed"),
+        // ... and the MPI implementation over OpenMPI.
+        .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
+
+        // Executables.
+        .executableTarget(name: "sae-train", dependencies: [
+            "Distributed", "DistributedMPI", "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "sae-run", dependencies: [
+            "Nanochat", "Formats", "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "sae-bench", dependencies: [
+            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Benchmarks/sae-bench"),
+
+        // Tests. mpi-check is started by DistributedTests under a real mpirun.
+        .executableTarget(name: "mpi-check", dependencies: ["Distributed", "DistributedMPI"],
+                          path: "Tests/mpi-check"),
+        .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"]),
+        .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
+        .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),
+    ]
+)

@@ -1,0 +1,128 @@
+/// Collective communication between the ranks of a job, as data-parallel training needs it.
+///
+/// Two implementations: `SingleProcessCommunicator` (one rank; tests, the runtime, 1-rank runs,
+/// no MPI needed) and `MPICommunicator` in the DistributedMPI module. Every collective must be
+/// called by all ranks in the same order with compatible arguments, as in MPI.
+public protocol Communicator: AnyObject, Sendable {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// Number of ranks in the job.
+    var size: Int { get }
+
+    /// Element-wise reduction of `buffer` over all ranks, result in place on every rank.
+    /// Any length: implementations split buffers larger than their transport allows.
+    func allreduce<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, _ op: ReduceOp)
+
+    /// Copies `root`'s `buffer` into every rank's `buffer` (same count everywhere). Any length.
+    func broadcast<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, root: Int)
+
+    /// Every rank sends `counts[rank]` elements; every rank receives all of them concatenated in
+    /// rank order into `recv` (Σ counts elements).
+    func allgather<T: CollectiveScalar>(_ send: UnsafeBufferPointer<T>, counts: [Int],
+                                        _ recv: UnsafeMutableBufferPointer<T>)
+
+    /// Like `allgather` but only `root` receives; other ranks pass an empty `recv`.
+    func gather<T: CollectiveScalar>(_ send: UnsafeBufferPointer<T>, counts: [Int],
+                                     _ recv: UnsafeMutableBufferPointer<T>, root: Int)
+
+    /// Returns when every rank has called it.
+    func barrier()
+
+    /// Ends the whole job: prints `message` on stderr (with this rank's number) and makes every
+    /// rank exit with a non-zero status. Use for errors after which ranks can no longer agree.
+    func abort(_ message: String, code: Int32) -> Never
+}
+
+/// Reduction operators for `allreduce`.
+public enum ReduceOp: Sendable, CaseIterable {
+    case sum, max, min
+}
+
+/// Element types the collectives move. `scalarKind` lets an implementation pick its wire type.
+public protocol CollectiveScalar: Comparable, Numeric, BitwiseCopyable, Sendable {
+    static var scalarKind: ScalarKind { get }
+}
+
+public enum ScalarKind: Sendable { case float32, float64, int32, int64, uint8 }
+
+extension Float: CollectiveScalar { public static var scalarKind: ScalarKind { .float32 } }
+extension Double: CollectiveScalar { public static var scalarKind: ScalarKind { .float64 } }
+extension Int32: CollectiveScalar { public static var scalarKind: ScalarKind { .int32 } }
+extension Int64: CollectiveScalar { public static var scalarKind: ScalarKind { .int64 } }
+extension UInt8: CollectiveScalar { public static var scalarKind: ScalarKind { .uint8 } }
+
+// ----------------------------------------------------------------------------------------------
+// Array conveniences, written once over the primitives above.
+
+extension Communicator {
+    public var isRoot: Bool { rank == 0 }
+
+    public func abort(_ message: String) -> Never { abort(message, code: 1) }
+
+    /// In-place reduction of a whole array.
+    public func allreduce<T: CollectiveScalar>(_ array: inout [T], _ op: ReduceOp) {
+        array.withUnsafeMutableBufferPointer { allreduce($0, op) }
+    }
+
+    /// Reduction of one value.
+    public func allreduce<T: CollectiveScalar>(_ value: T, _ op: ReduceOp) -> T {
+        var a = [value]
+        allreduce(&a, op)
+        return a[0]
+    }
+
+    /// Broadcast of a whole array; every rank must pass an array of the root's length.
+    public func broadcast<T: CollectiveScalar>(_ array: inout [T], root: Int = 0) {
+        array.withUnsafeMutableBufferPointer { broadcast($0, root: root) }
+    }
+
+    /// Broadcast of an array whose length only the root knows.
+    public func broadcastVariable<T: CollectiveScalar>(_ array: [T], root: Int = 0) -> [T] {
+        var n = [Int64(rank == root ? array.count : 0)]
+        broadcast(&n, root: root)
+        var out = rank == root ? array : [T](repeating: .zero, count: Int(n[0]))
+        broadcast(&out, root: root)
+        return out
+    }
+
+    /// Allgather of arrays that may differ in length per rank; result indexed by rank.
+    public func allgatherVariable<T: CollectiveScalar>(_ values: [T]) -> [[T]] {
+        let counts = allgatherCounts(values.count)
+        var flat = [T](repeating: .zero, count: counts.reduce(0, +))
+        values.withUnsafeBufferPointer { s in
+            flat.withUnsafeMutableBufferPointer { allgather(s, counts: counts, $0) }
+        }
+        return split(flat, counts)
+    }
+
+    /// Allgather of arrays of equal length per rank, concatenated in rank order.
+    public func allgather<T: CollectiveScalar>(_ values: [T]) -> [T] {
+        let counts = [Int](repeating: values.count, count: size)
+        var flat = [T](repeating: .zero, count: values.count * size)
+        values.withUnsafeBufferPointer { s in
+            flat.withUnsafeMutableBufferPointer { allgather(s, counts: counts, $0) }
+        }
+        return flat
+    }
+
+    /// Gather of arrays of any length to `root`: the per-rank arrays there, nil elsewhere.
+    public func gatherVariable<T: CollectiveScalar>(_ values: [T], root: Int = 0) -> [[T]]? {
+        let counts = allgatherCounts(values.count)
+        var flat = [T](repeating: .zero, count: rank == root ? counts.reduce(0, +) : 0)
+        values.withUnsafeBufferPointer { s in
+            flat.withUnsafeMutableBufferPointer { gather(s, counts: counts, $0, root: root) }
+        }
+        return rank == root ? split(flat, counts) : nil
+    }
+
+    /// Every rank's `count`, in rank order.
+    func allgatherCounts(_ count: Int) -> [Int] {
+        allgather([Int64(count)]).map { Int($0) }
+    }
+
+    private func split<T>(_ flat: [T], _ counts: [Int]) -> [[T]] {
+        var out: [[T]] = [], o = 0
+        for c in counts { out.append(Array(flat[o ..< o + c])); o += c }
+        return out
+    }
+}

@@ -1,0 +1,1 @@
+// Placeholder until the Formats module lands (issue 3).

@@ -1,0 +1,1 @@
+// Placeholder until the Nanochat module lands (issue 3).

@@ -1,0 +1,1 @@
+// Placeholder until the SAE module lands (issue 4).

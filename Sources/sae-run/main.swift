@@ -1,0 +1,1 @@
+print("sae-run: arrives with the nanochat issue")

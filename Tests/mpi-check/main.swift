@@ -1,0 +1,112 @@
+// A small MPI program that DistributedTests starts under a real `mpirun -np N`. Each scenario
+// checks the MPI Communicator against a serial computation and exits non-zero on any mismatch.
+//
+//   mpi-check collectives   allreduce (sum/max/min), broadcast, allgather, gather
+//   mpi-check abort R       rank R aborts while the others wait in a collective
+import Distributed
+import DistributedMPI
+import Foundation
+
+/// The buffer that `rank` contributes for a test of `n` elements, reproducible on every rank.
+func contribution<T: BinaryFloatingPoint>(_: T.Type, rank: Int, n: Int, salt: UInt64) -> [T] {
+    var state = UInt64(rank + 1) &* 0x9E37_79B9_7F4A_7C15 ^ salt &* 0xD1B5_4A32_D192_ED03 ^ UInt64(n)
+    return (0..<n).map { _ in
+        state ^= state << 13; state ^= state >> 7; state ^= state << 17
+        return T(Double(state >> 11) * 0x1p-53 * 2 - 1)
+    }
+}
+
+nonisolated(unsafe) var failures = 0
+func expect(_ ok: Bool, _ what: @autoclosure () -> String, _ comm: Communicator) {
+    if !ok { failures += 1; FileHandle.standardError.write("rank \(comm.rank): FAILED \(what())\n".data(using: .utf8)!) }
+}
+
+func checkAllreduce<T: BinaryFloatingPoint & CollectiveScalar>(_ type: T.Type, n: Int, comm: Communicator) {
+    let all = (0..<comm.size).map { contribution(T.self, rank: $0, n: n, salt: 1) }
+    for op in ReduceOp.allCases {
+        var buf = all[comm.rank]
+        comm.allreduce(&buf, op)
+        // The serial reduction, rank by rank in order.
+        var serial = all[0]
+        for r in 1..<comm.size {
+            for i in 0..<n {
+                switch op {
+                case .sum: serial[i] += all[r][i]
+                case .max: serial[i] = max(serial[i], all[r][i])
+                case .min: serial[i] = min(serial[i], all[r][i])
+                }
+            }
+        }
+        var worst: T = 0
+        for i in 0..<n { worst = max(worst, abs(buf[i] - serial[i])) }
+        // max/min are exact; sums may differ from the serial order by rounding only.
+        let tol: T = op == .sum ? T(comm.size) * T.ulpOfOne * 4 : 0
+        expect(worst <= tol, "allreduce \(op) \(T.self) n=\(n): max error \(worst) > \(tol)", comm)
+    }
+}
+
+let comm = MPICommunicator.start(
+    maxChunkBytes: Int(ProcessInfo.processInfo.environment["NANOSAE_TEST_CHUNK_BYTES"] ?? "") ?? 1 << 30)
+let args = CommandLine.arguments.dropFirst()
+
+switch args.first {
+case "collectives":
+    for n in [1, 1000, 3 << 20] {
+        checkAllreduce(Float.self, n: n, comm: comm)
+        checkAllreduce(Double.self, n: n, comm: comm)
+    }
+    // Integer allreduce: the sum of ranks, the max and min rank.
+    var ints: [Int64] = [Int64(comm.rank), Int64(comm.rank), Int64(comm.rank)]
+    ints.withUnsafeMutableBufferPointer { b in
+        comm.allreduce(UnsafeMutableBufferPointer(rebasing: b[0..<1]), .sum)
+        comm.allreduce(UnsafeMutableBufferPointer(rebasing: b[1..<2]), .max)
+        comm.allreduce(UnsafeMutableBufferPointer(rebasing: b[2..<3]), .min)
+    }
+    let s = comm.size
+    expect(ints == [Int64(s * (s - 1) / 2), Int64(s - 1), 0], "Int64 allreduce \(ints)", comm)
+    expect(comm.allreduce(Int32(comm.rank + 1), .sum) == Int32(s * (s + 1) / 2), "Int32 allreduce", comm)
+    // Broadcast from every root, in a size that crosses chunk boundaries when chunks are small.
+    for root in 0..<s {
+        let truth: [Float] = contribution(Float.self, rank: root, n: 100_003, salt: 2)
+        var buf = comm.rank == root ? truth : [Float](repeating: 0, count: truth.count)
+        comm.broadcast(&buf, root: root)
+        expect(buf == truth, "broadcast from root \(root)", comm)
+    }
+    let v = comm.broadcastVariable(comm.rank == 1 % s ? [UInt8]("hello".utf8) : [], root: 1 % s)
+    expect(v == [UInt8]("hello".utf8), "broadcastVariable", comm)
+    // Allgather: equal and variable lengths.
+    let mine: [Double] = contribution(Double.self, rank: comm.rank, n: 777, salt: 3)
+    let gathered = comm.allgather(mine)
+    let expected = (0..<s).flatMap { contribution(Double.self, rank: $0, n: 777, salt: 3) as [Double] }
+    expect(gathered == expected, "allgather", comm)
+    let varying = comm.allgatherVariable([Int32](repeating: Int32(comm.rank), count: comm.rank + 1))
+    expect(varying == (0..<s).map { [Int32](repeating: Int32($0), count: $0 + 1) }, "allgatherVariable", comm)
+    // Gather to a non-zero root.
+    let root = s - 1
+    let g = comm.gatherVariable([Float](repeating: Float(comm.rank), count: 2 * comm.rank), root: root)
+    if comm.rank == root {
+        expect(g == (0..<s).map { [Float](repeating: Float($0), count: 2 * $0) }, "gather", comm)
+    } else {
+        expect(g == nil, "gather returns nil off the root", comm)
+    }
+    comm.barrier()
+    let totalFailures = comm.allreduce(Int64(failures), .sum)
+    if comm.rank == 0 { print("mpi-check collectives: \(s) ranks, \(totalFailures) failure(s)") }
+    exit(totalFailures == 0 ? 0 : 1)
+
+case "abort":
+    let who = Int(args.dropFirst().first ?? "") ?? 1
+    if comm.rank == who % comm.size {
+        Thread.sleep(forTimeInterval: 0.5)
+        comm.abort("mpi-check: rank \(comm.rank) aborts on purpose", code: 3)
+    }
+    // The others block in a collective that the aborting rank never joins.
+    var x: [Float] = [1]
+    comm.allreduce(&x, .sum)
+    print("rank \(comm.rank): collective returned after an abort (should not happen)")
+    exit(0)
+
+default:
+    FileHandle.standardError.write("usage: mpi-check collectives | abort [RANK]\n".data(using: .utf8)!)
+    exit(2)
+}
