@@ -19,13 +19,19 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy",
+                       providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Tensors and kernels: row-major Float32, BLAS-backed matmul, element-wise ops, top-k.
         .target(name: "Tensors", dependencies: ["COpenBLAS"]),
 
         // File formats from outside: zip (stored, zip64), restricted pickle, torch state dicts,
         // safetensors (read and write), JSON configs. Every length and offset is checked.
-        .target(name: "Formats", dependencies: ["Tensors"]),
+        .target(name: "Formats", dependencies: ["Tensors", "CZstd", "CSnappy", "CZlib"]),
 
         // nanochat: config and architecture profiles, weights, forward with hook points, KV cache,
         // tokenizer, generation.
@@ -51,7 +57,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
-            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS",
+            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS", "SAE", "Nanochat", "Formats",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/sae-bench"),
 

@@ -1,0 +1,3 @@
+// CZlib from Debian's -dev package (parquet page decompression).
+#pragma once
+#include <zlib.h>

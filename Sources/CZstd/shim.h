@@ -1,0 +1,3 @@
+// CZstd from Debian's -dev package (parquet page decompression).
+#pragma once
+#include <zstd.h>
