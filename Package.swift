@@ -65,7 +65,7 @@ let package = Package(
         .executableTarget(name: "mpi-check", dependencies: ["Distributed", "DistributedMPI"],
                           path: "Tests/mpi-check"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "mpi-check", "sae-train"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),

@@ -1,1 +1,0 @@
-// Placeholder until the Formats module lands (issue 3).

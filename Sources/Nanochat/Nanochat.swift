@@ -1,1 +1,0 @@
-// Placeholder until the Nanochat module lands (issue 3).

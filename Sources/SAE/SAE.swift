@@ -1,1 +1,0 @@
-// Placeholder until the SAE module lands (issue 4).
