@@ -1,0 +1,33 @@
+/// Why an outside file (safetensors, zip, pickle, torch checkpoint) was refused.
+///
+/// Every case names the file, so a command line can print `description` as one line and exit 2.
+/// Readers never trap on bad input: each length, offset and index is checked and mapped to one of these.
+public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The file could not be opened, mapped or written (`detail` carries the system's reason).
+    case io(file: String, detail: String)
+    /// The file ends before `what` is complete.
+    case truncated(file: String, what: String)
+    /// An offset or length in the file points outside the region it must lie in.
+    case outOfBounds(file: String, what: String)
+    /// A pickle names a global that the caller did not allow, e.g. `os.system`.
+    case forbiddenGlobal(file: String, name: String)
+    /// A valid feature of the format that this reader does not implement (compression, a dtype...).
+    case unsupported(file: String, what: String)
+    /// The bytes contradict the format (bad signature, inconsistent sizes, malformed header...).
+    case invalid(file: String, detail: String)
+    /// A tensor or entry the caller asked for is not in the file.
+    case missing(file: String, name: String)
+
+    public var description: String {
+        switch self {
+        case let .io(file, detail): return "\(file): cannot access the file: \(detail)"
+        case let .truncated(file, what): return "\(file): file is truncated: \(what)"
+        case let .outOfBounds(file, what): return "\(file): out of bounds: \(what)"
+        case let .forbiddenGlobal(file, name):
+            return "\(file): pickle names a global that is not allowed: \(name)"
+        case let .unsupported(file, what): return "\(file): unsupported: \(what)"
+        case let .invalid(file, detail): return "\(file): invalid: \(detail)"
+        case let .missing(file, name): return "\(file): no tensor or entry named \(name)"
+        }
+    }
+}
