@@ -1,0 +1,234 @@
+import Foundation
+import Tensors
+
+/// Which positions' logits a pass computes.
+public enum LogitsSelection: Sendable {
+    /// No logits: the pass may stop after the deepest captured hook.
+    case none
+    /// Logits for every position: [B, T, V].
+    case all
+    /// Logits for the last position of each row only: [B, 1, V] (decoding).
+    case last
+}
+
+/// The result of a forward pass.
+public struct ForwardOutput {
+    /// [B, T, V] (`.all`) or [B, 1, V] (`.last`); nil for `.none`.
+    public var logits: Tensor?
+    /// Captured activations [B, T, C] by hook point.
+    public var activations: [HookPoint: Tensor]
+}
+
+extension NanochatModel {
+    /// Full forward pass of `tokens` (B rows of equal length T ≤ sequence_len) from position 0.
+    /// Captures the activations at `hooks`; with `logits: false` stops after the deepest of them.
+    /// `callback` sees every hook point reached and may modify the activation in place.
+    public func forward(tokens: [[Int]], hooks: [HookPoint] = [], logits: Bool = true,
+                        callback: HookCallback? = nil) throws -> ForwardOutput {
+        let (ids, b, t) = try checkedTokens(tokens, maxLength: config.sequenceLen)
+        for h in hooks where h.layer >= config.nLayer {
+            throw NanochatError.hookLayerOutOfRange(hook: h.name, layers: config.nLayer)
+        }
+        let cache = try makeCache(batch: b, capacity: t)
+        let deepest = logits ? nil : hooks.map(\.depth).max() ?? -1
+        return run(ids: ids, batch: b, queries: t, cache: cache, logits: logits ? .all : .none,
+                   capture: Set(hooks), stopAfterDepth: deepest, callback: callback)
+    }
+
+    /// Feeds `tokens` (B rows of equal length, B = cache.batch) after the positions already in
+    /// `cache` and appends their keys and values: a prefill when the cache is empty, one
+    /// decoding step with one token per row. Same logits as a full forward of the whole sequence.
+    public func decode(tokens: [[Int]], cache: KVCache, logits: LogitsSelection = .last,
+                       hooks: [HookPoint] = [], callback: HookCallback? = nil) throws -> ForwardOutput {
+        let (ids, b, t) = try checkedTokens(tokens, maxLength: cache.capacity - cache.length)
+        guard b == cache.batch else {
+            throw NanochatError.invalidTokens(reason: "\(b) rows for a KV cache of batch \(cache.batch)")
+        }
+        for h in hooks where h.layer >= config.nLayer {
+            throw NanochatError.hookLayerOutOfRange(hook: h.name, layers: config.nLayer)
+        }
+        return run(ids: ids, batch: b, queries: t, cache: cache, logits: logits, capture: Set(hooks),
+                   stopAfterDepth: nil, callback: callback)
+    }
+
+    /// Flattens B rows of equal length into [B·T] ids, checking lengths and the vocabulary.
+    func checkedTokens(_ tokens: [[Int]], maxLength: Int) throws -> ([Int], Int, Int) {
+        guard let t = tokens.first?.count, t > 0 else {
+            throw NanochatError.invalidTokens(reason: "expected at least one non-empty row of token ids")
+        }
+        guard tokens.allSatisfy({ $0.count == t }) else {
+            throw NanochatError.invalidTokens(reason: "rows have different lengths (\(Set(tokens.map(\.count)).sorted())); pad or split them")
+        }
+        guard t <= maxLength else {
+            throw NanochatError.invalidTokens(reason: "\(t) tokens per row but at most \(maxLength) fit (sequence_len \(config.sequenceLen))")
+        }
+        let ids = tokens.flatMap { $0 }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw NanochatError.invalidTokens(reason: "token id \(bad) outside the vocabulary 0..<\(config.vocabSize)")
+        }
+        return (ids, tokens.count, t)
+    }
+
+    /// The forward pass over `tq` new tokens per row at positions cache.length ..< cache.length+tq.
+    /// Reads top to bottom in the order of the computation (DESIGN 2). All linear layers are one
+    /// sgemm over the B·tq rows: y[N, out] = x[N, in] · Wᵀ.
+    func run(ids: [Int], batch B: Int, queries tq: Int, cache: KVCache, logits selection: LogitsSelection,
+             capture: Set<HookPoint>, stopAfterDepth: Int?, callback: HookCallback?) -> ForwardOutput {
+        let c = config, C = c.nEmbd, D = c.headDim, H = c.nHead, Hkv = c.nKVHead
+        let KD = Hkv * D, N = B * tq, start = cache.length, cap = cache.capacity
+
+        // Scratch: one allocation, named views (shapes in comments).
+        let sizes = [N * C, N * C, N * C, N * C, N * KD, N * KD, N * C, N * C, N * 4 * C, N * C]
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: sizes.reduce(0, +))
+        defer { scratch.deallocate() }
+        var views: [UnsafeMutablePointer<Float>] = []
+        var o = 0
+        for s in sizes { views.append(scratch + o); o += s }
+        let x = views[0]       // [N, C] residual stream
+        let x0 = views[1]      // [N, C] embedding after smear (for x0_lambdas)
+        let h = views[2]       // [N, C] norm(x)
+        let q = views[3]       // [N, H·D]
+        let k = views[4]       // [N, Hkv·D]
+        let v = views[5]       // [N, Hkv·D]
+        let y = views[6]       // [N, H·D] attention heads concatenated
+        let a = views[7]       // [N, C] attention output, later MLP output, later x_back
+        let fc = views[8]      // [N, 4C]
+        let xBack = views[9]   // [N, C]
+
+        var output = ForwardOutput(logits: nil, activations: [:])
+        // Calls the callback, then captures; true when the pass may stop here.
+        func emit(_ layer: Int, _ kind: HookKind, _ buffer: UnsafeMutablePointer<Float>) -> Bool {
+            let point = HookPoint(layer: layer, kind: kind)
+            if let callback {
+                callback(HookActivation(point: point, batch: B, tokens: tq, startPosition: start, width: C,
+                                        values: UnsafeMutableBufferPointer(start: buffer, count: N * C)))
+            }
+            if capture.contains(point) {
+                output.activations[point] = Tensor(shape: [B, tq, C],
+                                                   storage: Array(UnsafeBufferPointer(start: buffer, count: N * C)))
+            }
+            return stopAfterDepth.map { point.depth >= $0 } ?? false
+        }
+        if let s = stopAfterDepth, s < 0 { return output }
+
+        // x = norm(wte[idx])
+        for r in 0..<N { (x + r * C).update(from: wte + ids[r] * C, count: C) }
+        rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: x, count: N * C), n: C)
+
+        // Smear: x[t] += λ · σ(smear_gate · x[t][:24]) · x[t−1], with the pre-smear x[t−1]
+        // (from the cache for the first new token). Walk t downwards so x[t−1] is still unsmeared.
+        if let gate = smearGate {
+            var previous = cache.previousEmbedding
+            for b in 0..<B {
+                let rowsB = x + b * tq * C
+                let lastPre = Array(UnsafeBufferPointer(start: rowsB + (tq - 1) * C, count: C))
+                for t in stride(from: tq - 1, through: 0, by: -1) {
+                    if t == 0 && start == 0 { break }
+                    let xt = rowsB + t * C
+                    var z: Float = 0
+                    for j in 0..<24 { z += gate[j] * xt[j] }
+                    let g = smearLambda * sigmoid(z)
+                    if t > 0 {
+                        let prev = rowsB + (t - 1) * C
+                        for j in 0..<C { xt[j] += g * prev[j] }
+                    } else {
+                        previous.withUnsafeBufferPointer { pb in
+                            let prev = pb.baseAddress! + b * C
+                            for j in 0..<C { xt[j] += g * prev[j] }
+                        }
+                    }
+                }
+                previous.replaceSubrange(b * C ..< (b + 1) * C, with: lastPre)
+            }
+            cache.previousEmbedding = previous
+        }
+        if profile.residualLambdas { x0.update(from: x, count: N * C) }
+
+        for (i, block) in blocks.enumerated() {
+            // x = resid_lambdas[i]·x + x0_lambdas[i]·x0
+            if profile.residualLambdas {
+                let rl = residLambdas[i], xl = x0Lambdas[i]
+                for j in 0..<(N * C) { x[j] = rl * x[j] + xl * x0[j] }
+            }
+            if emit(i, .residPre, x) { return output }
+
+            // Attention: q, k, v from norm(x).
+            rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: h, count: N * C), n: C)
+            sgemm(.none, .transposed, m: N, n: H * D, k: C, a: h, lda: C, b: block.cQ, ldb: C, c: q, ldc: H * D)
+            sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cK, ldb: C, c: k, ldc: KD)
+            sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cV, ldb: C, c: v, ldc: KD)
+            // Value embedding (ResFormer): v += 3·σ(ve_gate · h[:12]) (one gate per kv head) · ve[idx]
+            if let ve = block.valueEmbed, let gate = block.veGate {
+                for r in 0..<N {
+                    let hr = h + r * C, vr = v + r * KD, er = ve + ids[r] * KD
+                    for g in 0..<Hkv {
+                        var z: Float = 0
+                        for j in 0..<12 { z += gate[g * 12 + j] * hr[j] }
+                        let s = 3 * sigmoid(z)
+                        for j in (g * D)..<((g + 1) * D) { vr[j] += s * er[j] }
+                    }
+                }
+            }
+            // Rotary on q and k, then q = s·norm(q), k = s·norm(k) per head.
+            for r in 0..<N {
+                let pos = start + r % tq
+                rotary.apply(q + r * H * D, heads: H, position: pos)
+                rotary.apply(k + r * KD, heads: Hkv, position: pos)
+            }
+            rmsnormRows(UnsafeBufferPointer(start: q, count: N * H * D), UnsafeMutableBufferPointer(start: q, count: N * H * D), n: D)
+            rmsnormRows(UnsafeBufferPointer(start: k, count: N * KD), UnsafeMutableBufferPointer(start: k, count: N * KD), n: D)
+            if profile.qkScale != 1 {
+                scale(UnsafeMutableBufferPointer(start: q, count: N * H * D), profile.qkScale)
+                scale(UnsafeMutableBufferPointer(start: k, count: N * KD), profile.qkScale)
+            }
+            // Append k, v to the cache: [B, capacity, Hkv·D] at positions start ..< start+tq.
+            for b in 0..<B {
+                let dst = (b * cap + start) * KD, src = b * tq * KD
+                (cache.keys[i] + dst).update(from: k + src, count: tq * KD)
+                (cache.values[i] + dst).update(from: v + src, count: tq * KD)
+            }
+            attention(q: q, k: cache.keys[i], v: cache.values[i], y: y, batch: B, queries: tq, start: start,
+                      capacity: cap, heads: H, kvHeads: Hkv, headDim: D, window: windows[i])
+            sgemm(.none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: block.attnProj, ldb: C, c: a, ldc: C)
+            if emit(i, .attnOut, a) { return output }
+            add(UnsafeMutableBufferPointer(start: x, count: N * C), UnsafeBufferPointer(start: a, count: N * C))
+            if emit(i, .residMid, x) { return output }
+
+            // MLP: c_proj(relu(c_fc(norm(x)))²)
+            rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: h, count: N * C), n: C)
+            sgemm(.none, .transposed, m: N, n: 4 * C, k: C, a: h, lda: C, b: block.fc, ldb: C, c: fc, ldc: 4 * C)
+            reluSquaredInPlace(UnsafeMutableBufferPointer(start: fc, count: N * 4 * C))
+            sgemm(.none, .transposed, m: N, n: C, k: 4 * C, a: fc, lda: 4 * C, b: block.mlpProj, ldb: 4 * C, c: a, ldc: C)
+            if emit(i, .mlpOut, a) { return output }
+            add(UnsafeMutableBufferPointer(start: x, count: N * C), UnsafeBufferPointer(start: a, count: N * C))
+            if emit(i, .residPost, x) { return output }
+
+            if profile.backout && i == c.nLayer / 2 { xBack.update(from: x, count: N * C) }
+        }
+        cache.length = start + tq
+        if selection == .none { return output }
+
+        // Head: logits = cap·tanh(lm_head(norm(x − backout_lambda·x_back))[:V] / cap)
+        let rows = selection == .all ? N : B
+        let rowIndex = { (r: Int) in selection == .all ? r : r * tq + tq - 1 }
+        for r in 0..<rows {
+            let src = x + rowIndex(r) * C, dst = h + r * C
+            if profile.backout {
+                let xb = xBack + rowIndex(r) * C
+                for j in 0..<C { dst[j] = src[j] - backoutLambda * xb[j] }
+            } else {
+                dst.update(from: src, count: C)
+            }
+        }
+        rmsnormRows(UnsafeBufferPointer(start: h, count: rows * C), UnsafeMutableBufferPointer(start: h, count: rows * C), n: C)
+        let V = c.vocabSize
+        var logits = Tensor(shape: [B, selection == .all ? tq : 1, V])
+        logits.withBuffer { lb in
+            sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
+            let cap = profile.softcap, inv = 1 / cap
+            for j in 0..<lb.count { lb[j] = cap * Foundation.tanh(lb[j] * inv) }
+        }
+        output.logits = logits
+        return output
+    }
+}
