@@ -47,6 +47,9 @@ let package = Package(
         // ... and the MPI implementation over OpenMPI.
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
+        // Training: configuration, data, activation store and cache, trainer, checkpoints, metrics.
+        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats"]),
+
         // Executables.
         .executableTarget(name: "sae-train", dependencies: [
             "Distributed", "DistributedMPI", "Tensors",
@@ -68,6 +71,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "mpi-check", "sae-train"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),
     ]
 )
