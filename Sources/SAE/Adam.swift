@@ -1,0 +1,111 @@
+import Foundation
+
+// Adam (Kingma & Ba 2015) with bias correction, the learning-rate and λ schedules, and gradient
+// clipping. Moments use the parameter layout, so `m` and `v` are two more buffers of `layout.count`.
+
+/// Adam's hyper-parameters.
+public struct AdamConfig: Sendable, Equatable, Codable {
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var eps: Float = 1e-8
+    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps
+    }
+}
+
+/// Adam's state for one parameter buffer: first and second moments and the step count.
+public struct AdamState: Sendable, Equatable, Codable {
+    public var config: AdamConfig
+    /// First moment, same layout as the parameters.
+    public var m: [Float]
+    /// Second moment, same layout as the parameters.
+    public var v: [Float]
+    /// Updates applied so far.
+    public var step: Int = 0
+
+    public init(count: Int, config: AdamConfig = AdamConfig()) {
+        self.config = config
+        m = [Float](repeating: 0, count: count)
+        v = [Float](repeating: 0, count: count)
+    }
+
+    /// One update:  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
+    ///   p ← p − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)
+    public mutating func update(_ params: inout [Float], gradients g: [Float], lr: Float) {
+        precondition(params.count == m.count && g.count == m.count, "Adam: buffer sizes differ")
+        step += 1
+        let b1 = config.beta1, b2 = config.beta2, eps = config.eps
+        let c1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
+        let c2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
+        let stepSize = lr / c1, invSqrtC2 = 1 / c2.squareRoot()
+        params.withUnsafeMutableBufferPointer { p in g.withUnsafeBufferPointer { g in
+            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+                for i in 0..<p.count {
+                    m[i] = b1 * m[i] + (1 - b1) * g[i]
+                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                    p[i] -= stepSize * m[i] / (v[i].squareRoot() * invSqrtC2 + eps)
+                }
+            } }
+        } }
+    }
+}
+
+/// Learning rate: linear warm-up from 0 over `warmupSteps`, constant, then linear decay to
+/// `finalFraction`·lr over the last `decaySteps` of `totalSteps` (Anthropic / SAELens style).
+public struct LearningRateSchedule: Sendable, Equatable, Codable {
+    public var lr: Float
+    public var warmupSteps: Int = 0
+    public var decaySteps: Int = 0
+    public var totalSteps: Int
+    public var finalFraction: Float = 0
+
+    public init(lr: Float, totalSteps: Int, warmupSteps: Int = 0, decaySteps: Int = 0, finalFraction: Float = 0) {
+        self.lr = lr; self.totalSteps = totalSteps; self.warmupSteps = warmupSteps
+        self.decaySteps = decaySteps; self.finalFraction = finalFraction
+    }
+
+    /// Learning rate of (0-based) step `step`.
+    public func callAsFunction(_ step: Int) -> Float {
+        if step < warmupSteps { return lr * Float(step + 1) / Float(warmupSteps) }
+        let decayStart = totalSteps - decaySteps
+        if decaySteps > 0 && step >= decayStart {
+            let t = min(1, Float(step - decayStart + 1) / Float(decaySteps))
+            return lr * (1 - t * (1 - finalFraction))
+        }
+        return lr
+    }
+}
+
+/// λ warm-up for the L1/L0 terms: linear from 0 to λ over `warmupSteps`.
+public struct LambdaSchedule: Sendable, Equatable, Codable {
+    public var lambda: Float
+    public var warmupSteps: Int = 0
+    public init(lambda: Float, warmupSteps: Int = 0) { self.lambda = lambda; self.warmupSteps = warmupSteps }
+    public func callAsFunction(_ step: Int) -> Float {
+        warmupSteps > 0 && step < warmupSteps ? lambda * Float(step + 1) / Float(warmupSteps) : lambda
+    }
+}
+
+/// Scales `grads` so that their global L2 norm is at most `maxNorm`; returns the norm before clipping.
+@discardableResult
+public func clipGradientNorm(_ grads: inout [Float], maxNorm: Float) -> Float {
+    var s = 0.0
+    for g in grads { s += Double(g) * Double(g) }
+    let norm = Float(s.squareRoot())
+    if norm > maxNorm && norm > 0 {
+        let c = maxNorm / norm
+        for i in 0..<grads.count { grads[i] *= c }
+    }
+    return norm
+}
+
+extension SAE {
+    /// The optimizer half of a training step, identical on every rank given identical inputs:
+    /// for unit-norm architectures remove the gradient component along each decoder row, apply Adam,
+    /// then renormalise the decoder rows. `grads` is the (already rank-combined, clipped) gradient.
+    public mutating func optimizerStep(gradients grads: inout [Float], adam: inout AdamState, lr: Float) {
+        if config.architecture.hasUnitNormDecoder { projectDecoderGradients(&grads) }
+        adam.update(&params, gradients: grads, lr: lr)
+        if config.architecture.hasUnitNormDecoder { normalizeDecoderRows() }
+    }
+}

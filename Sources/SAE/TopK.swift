@@ -1,0 +1,363 @@
+import Tensors
+
+// TopK (Gao et al. 2024) and BatchTopK (Bussmann et al. 2024) SAEs, with the AuxK dead-latent term.
+//
+// Forward, x [B,d]:
+//   x̃ = x − b_dec                        [B,d]
+//   pre = x̃·W_enc + b_enc                [B,m]   the one dense product (W_enc stored as [m,d])
+//   S_b = top-k of pre_b (topk) | rows' share of the batch's top k·B (batchtopk); f = ReLU(pre) on S
+//   x̂_b = b_dec + Σ_{j∈S_b} f_bj·W_dec,j  [B,d]   sparse: O(B·k·d)
+//   L = (1/B)·Σ_b ‖x̂_b − x_b‖² (+ AuxK, DeadLatents.swift)
+// Backward (g_b = ∂L/∂x̂_b = 2(x̂_b − x_b)/B):
+//   ∂L/∂W_dec,j = Σ_{b: j∈S_b} f_bj·g_b            (per latent: a contiguous row)
+//   ∂L/∂pre_bj  = g_b·W_dec,j · 1[f_bj > 0]        (only j ∈ S_b)
+//   ∂L/∂W_enc,j = Σ_b ∂L/∂pre_bj · x̃_b;  ∂L/∂b_enc,j = Σ_b ∂L/∂pre_bj
+//   ∂L/∂b_dec   = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j   (x̃ depends on b_dec)
+// The weight gradients are dense-by-sparse: entries are bucketed by latent (counting sort), then
+// each thread owns a range of latents and writes only their rows: no races, rows stay in cache.
+
+/// Active latents of a batch in compressed-row form: row b's latents are idx[start[b]..<start[b+1]]
+/// with activations val (all > 0).
+struct SparseActivations {
+    var start: [Int]
+    var idx: [Int32]
+    var val: [Float]
+    var count: Int { idx.count }
+}
+
+/// The selection of one TopK/BatchTopK forward: main latents, AuxK latents, smallest kept activation.
+struct TopKSelection {
+    var main: SparseActivations
+    var aux: SparseActivations?
+    var minKept: Float?
+}
+
+extension SAE {
+    /// Rows of the encoder computed per sgemm: bounds the [rows, m] pre-activation buffer (topk).
+    static var encoderRowChunk: Int { 512 }
+
+    /// Encoder plus selection. `xt` is x̃ [B,d]. BatchTopK needs the whole [B,m] at once (a global
+    /// selection); TopK streams row chunks so only O(B·k) survives.
+    func topkSelect(_ xt: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
+        let d = config.dIn, m = config.dSAE, k = config.k
+        let batchTopK = config.architecture == .batchtopk
+        let deadIdx: [Int32] = deadMask.map { mask in (0..<m).filter { mask[$0] }.map { Int32($0) } } ?? []
+        let nDead = deadIdx.count
+        let kAux = min(config.effectiveAuxK, nDead)
+        let useAux = kAux > 0 && config.auxAlpha > 0
+        let chunk = batchTopK ? B : min(B, Self.encoderRowChunk)
+
+        var pre = [Float](repeating: 0, count: chunk * m)
+        var topVal = [Float](repeating: 0, count: batchTopK ? 0 : B * k)
+        var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
+        var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
+        var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
+        var gathered = [Float](repeating: 0, count: useAux ? chunk * nDead : 0)
+        var main = SparseActivations(start: [0], idx: [], val: [])
+        var minKept: Float? = nil
+
+        params.withUnsafeBufferPointer { pp in
+            let p = pp.baseAddress!
+            let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound
+            var c0 = 0
+            while c0 < B {
+                let n = min(chunk, B - c0)
+                pre.withUnsafeMutableBufferPointer { pb in
+                    // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
+                    sgemm(.none, .transposed, m: n, n: m, k: d, a: xt + c0 * d, lda: d, b: W_encT, ldb: d,
+                          c: pb.baseAddress!, ldc: m)
+                    addRowVector(pb.baseAddress!, b_enc, rows: n, n: m)
+                    let preN = UnsafeBufferPointer(rebasing: pb[0 ..< n * m])
+                    if batchTopK {
+                        (main, minKept) = batchTopKSelect(preN, rows: n, m: m, keep: k * n)
+                    } else {
+                        topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
+                            topKRows(preN, n: m, k: k, values: FloatBuffer(rebasing: tv[c0 * k ..< (c0 + n) * k]),
+                                     indices: UnsafeMutableBufferPointer(rebasing: ti[c0 * k ..< (c0 + n) * k]))
+                        } }
+                    }
+                    if useAux {
+                        // Dead latents' pre-activations, compacted, then their own per-row top-k_aux.
+                        gathered.withUnsafeMutableBufferPointer { gb in
+                            let box = UncheckedSendable((pb.baseAddress!, gb.baseAddress!))
+                            deadIdx.withUnsafeBufferPointer { di in
+                                let dib = UncheckedSendable(di.baseAddress!)
+                                parallelRanges(n, grain: 8) { r in
+                                    let (pre, g) = box.value
+                                    for b in r { for t in 0..<nDead { g[b * nDead + t] = pre[b * m + Int(dib.value[t])] } }
+                                }
+                            }
+                            auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
+                                topKRows(UnsafeBufferPointer(rebasing: gb[0 ..< n * nDead]), n: nDead, k: kAux,
+                                         values: FloatBuffer(rebasing: av[c0 * kAux ..< (c0 + n) * kAux]),
+                                         indices: UnsafeMutableBufferPointer(rebasing: ai[c0 * kAux ..< (c0 + n) * kAux]))
+                            } }
+                        }
+                    }
+                }
+                c0 += n
+            }
+        }
+        if !batchTopK { main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil) }
+        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: deadIdx) : nil
+        return TopKSelection(main: main, aux: aux, minKept: minKept)
+    }
+
+    /// Full loss and gradients of topk/batchtopk. `dense: true` is the reference path for tests:
+    /// the same selection, then dense [B,m] matrices and sgemms for decode and backward.
+    func topkLossAndGradients(_ batch: Tensor, _ grads: inout [Float], deadMask: [Bool]?, dense: Bool) -> StepStatistics {
+        let d = config.dIn, m = config.dSAE, B = batch.rows
+        var xt = [Float](repeating: 0, count: B * d)
+        params.withUnsafeBufferPointer { p in batch.withConstBuffer { x in xt.withUnsafeMutableBufferPointer { o in
+            subtractRowVector(x.baseAddress!, p.baseAddress! + layout.b_dec.lowerBound, o.baseAddress!, rows: B, n: d)
+        } } }
+        let sel = xt.withUnsafeBufferPointer { topkSelect($0.baseAddress!, rows: B, deadMask: deadMask) }
+
+        var stats = StepStatistics()
+        stats.rows = B
+        stats.minKeptActivation = sel.minKept
+        stats.firingCounts = [Int64](repeating: 0, count: m)
+        for j in sel.main.idx { stats.firingCounts[Int(j)] += 1 }
+        stats.l0 = Double(sel.main.count) / Double(B)
+
+        for i in 0..<grads.count { grads[i] = 0 }
+        var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
+        var Gaux = [Float](repeating: 0, count: sel.aux == nil ? 0 : B * d)
+        let sse: Double
+        if dense {
+            sse = denseDecode(sel.main, rows: B, x: batch, G: &G)
+        } else {
+            sse = sparseDecode(sel.main, rows: B, x: batch, G: &G)
+        }
+        stats.sumSquaredError = sse
+        stats.mse = sse / Double(B)
+        if let aux = sel.aux {
+            stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: dense)
+        }
+        stats.loss = stats.mse + stats.auxLoss
+
+        if dense {
+            denseBackward(sel, rows: B, xt: xt, G: G, Gaux: Gaux, grads: &grads)
+        } else {
+            sparseBackward(sel, rows: B, xt: xt, G: G, Gaux: Gaux, grads: &grads)
+        }
+        // ∂L/∂b_dec = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j
+        withPointers(params, &grads) { p, g in
+            G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
+            subtractEncoderPullback(g + layout.b_enc.lowerBound, W_encT: p + layout.W_enc.lowerBound, m: m, d: d,
+                                    into: g + layout.b_dec.lowerBound)
+        }
+        return stats
+    }
+
+    /// x̂ = b_dec + Σ f·W_dec over the active latents; writes G = 2(x̂ − x)/B, returns Σ‖x̂ − x‖².
+    func sparseDecode(_ s: SparseActivations, rows B: Int, x: Tensor, G: inout [Float]) -> Double {
+        let d = config.dIn
+        var rowSSE = [Double](repeating: 0, count: B)
+        params.withUnsafeBufferPointer { pp in x.withConstBuffer { xb in G.withUnsafeMutableBufferPointer { gb in
+            rowSSE.withUnsafeMutableBufferPointer { sb in
+                let box = UncheckedSendable((pp.baseAddress!, xb.baseAddress!, gb.baseAddress!, sb.baseAddress!))
+                s.start.withUnsafeBufferPointer { st in s.idx.withUnsafeBufferPointer { ix in s.val.withUnsafeBufferPointer { vl in
+                    let sp = UncheckedSendable((st.baseAddress!, ix.baseAddress!, vl.baseAddress!))
+                    parallelRanges(B, grain: 16) { r in
+                        let (p, x, g, sse) = box.value, (st, ix, vl) = sp.value
+                        let W_dec = p + layout.W_dec.lowerBound, b_dec = p + layout.b_dec.lowerBound
+                        let scale = 2 / Float(B)
+                        for b in r {
+                            let out = g + b * d
+                            for i in 0..<d { out[i] = b_dec[i] }
+                            for s in st[b] ..< st[b + 1] { axpy(out, vl[s], W_dec + Int(ix[s]) * d, d) }
+                            var e2 = 0.0
+                            for i in 0..<d { let e = out[i] - x[b * d + i]; e2 += Double(e * e); out[i] = scale * e }
+                            sse[b] = e2
+                        }
+                    }
+                } } }
+            }
+        } } }
+        return rowSSE.reduce(0, +)
+    }
+
+    /// Reference decode through a dense f [B,m] and one sgemm (tests only).
+    func denseDecode(_ s: SparseActivations, rows B: Int, x: Tensor, G: inout [Float]) -> Double {
+        let d = config.dIn, m = config.dSAE
+        let f = s.dense(rows: B, m: m)
+        var sse = 0.0
+        params.withUnsafeBufferPointer { pp in f.withUnsafeBufferPointer { fb in G.withUnsafeMutableBufferPointer { gb in
+            let p = pp.baseAddress!
+            sgemm(.none, .none, m: B, n: d, k: m, a: fb.baseAddress!, lda: m, b: p + layout.W_dec.lowerBound, ldb: d,
+                  c: gb.baseAddress!, ldc: d)
+            for b in 0..<B {
+                for i in 0..<d {
+                    let e = gb[b * d + i] + p[layout.b_dec.lowerBound + i] - x.storage[b * d + i]
+                    sse += Double(e * e); gb[b * d + i] = 2 / Float(B) * e
+                }
+            }
+        } } }
+        return sse
+    }
+
+    /// Sparse backward: per-row dot products for ∂L/∂pre, then latent-bucketed weight gradients.
+    func sparseBackward(_ sel: TopKSelection, rows B: Int, xt: [Float], G: [Float], Gaux: [Float], grads: inout [Float]) {
+        let d = config.dIn, m = config.dSAE
+        // ∂L/∂pre_bj = g_b·W_dec,j for each active (b, j); kind 1 = AuxK entries (their g is Gaux).
+        let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])
+        var dpre = sets.map { [Float](repeating: 0, count: $0.count) }
+        params.withUnsafeBufferPointer { pp in
+            for (kind, s) in sets.enumerated() {
+                let src = kind == 0 ? G : Gaux
+                src.withUnsafeBufferPointer { gb in dpre[kind].withUnsafeMutableBufferPointer { db in
+                    s.start.withUnsafeBufferPointer { st in s.idx.withUnsafeBufferPointer { ix in
+                        let box = UncheckedSendable((pp.baseAddress! + layout.W_dec.lowerBound, gb.baseAddress!,
+                                                     db.baseAddress!, st.baseAddress!, ix.baseAddress!))
+                        parallelRanges(B, grain: 16) { r in
+                            let (W_dec, g, dp, st, ix) = box.value
+                            for b in r { for s in st[b] ..< st[b + 1] { dp[s] = dot(g + b * d, W_dec + Int(ix[s]) * d, d) } }
+                        }
+                    } }
+                } }
+            }
+        }
+        // Bucket every (b, j) entry by latent j: counting sort, stable in (kind, b) order → deterministic sums.
+        var count = [Int](repeating: 0, count: m + 1)
+        for s in sets { for j in s.idx { count[Int(j) + 1] += 1 } }
+        for j in 0..<m { count[j + 1] += count[j] }
+        let total = count[m]
+        var eRow = [Int32](repeating: 0, count: total), eF = [Float](repeating: 0, count: total)
+        var eD = [Float](repeating: 0, count: total), eKind = [UInt8](repeating: 0, count: total)
+        var fill = count
+        for (kind, s) in sets.enumerated() {
+            for b in 0..<B {
+                for t in s.start[b] ..< s.start[b + 1] {
+                    let j = Int(s.idx[t]), e = fill[j]
+                    fill[j] += 1
+                    eRow[e] = Int32(b); eF[e] = s.val[t]; eD[e] = dpre[kind][t]; eKind[e] = UInt8(kind)
+                }
+            }
+        }
+        // Each latent j: ∂W_dec,j = Σ f·g_b, ∂W_enc,j = Σ dpre·x̃_b, ∂b_enc,j = Σ dpre.
+        grads.withUnsafeMutableBufferPointer { gr in
+            xt.withUnsafeBufferPointer { xb in G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
+            count.withUnsafeBufferPointer { cb in eRow.withUnsafeBufferPointer { er in eF.withUnsafeBufferPointer { ef in
+            eD.withUnsafeBufferPointer { ed in eKind.withUnsafeBufferPointer { ek in
+                let box = UncheckedSendable((gr.baseAddress!, xb.baseAddress!, gb.baseAddress!, ab.baseAddress,
+                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ed.baseAddress!, ek.baseAddress!))
+                parallelRanges(m, grain: 32) { r in
+                    let (gr, xt, G, Gaux, cnt, er, ef, ed, ek) = box.value
+                    let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
+                    let db_enc = gr + layout.b_enc.lowerBound
+                    for j in r {
+                        var bsum: Float = 0
+                        for e in cnt[j] ..< cnt[j + 1] {
+                            let b = Int(er[e])
+                            let g = (ek[e] == 0 ? G : Gaux!) + b * d
+                            axpy(dWdec + j * d, ef[e], g, d)
+                            axpy(dWenc + j * d, ed[e], xt + b * d, d)
+                            bsum += ed[e]
+                        }
+                        db_enc[j] = bsum
+                    }
+                }
+            } } } } } } } }
+        }
+    }
+
+    /// Reference backward through dense [B,m] matrices and sgemms (tests only).
+    func denseBackward(_ sel: TopKSelection, rows B: Int, xt: [Float], G: [Float], Gaux: [Float], grads: inout [Float]) {
+        let d = config.dIn, m = config.dSAE
+        let sets = [(sel.main, G)] + (sel.aux.map { [($0, Gaux)] } ?? [])
+        withPointers(params, &grads) { p, gr in
+            for (s, g) in sets {
+                let f = s.dense(rows: B, m: m)
+                var df = [Float](repeating: 0, count: B * m)
+                f.withUnsafeBufferPointer { fb in g.withUnsafeBufferPointer { gb in df.withUnsafeMutableBufferPointer { dfb in
+                    xt.withUnsafeBufferPointer { xb in
+                        // ∂W_dec += fᵀ·g ; df = g·W_decᵀ masked to f > 0 ; ∂W_encᵀ += dfᵀ·x̃
+                        sgemm(.transposed, .none, m: m, n: d, k: B, a: fb.baseAddress!, lda: m, b: gb.baseAddress!,
+                              ldb: d, beta: 1, c: gr + layout.W_dec.lowerBound, ldc: d)
+                        sgemm(.none, .transposed, m: B, n: m, k: d, a: gb.baseAddress!, lda: d,
+                              b: p + layout.W_dec.lowerBound, ldb: d, c: dfb.baseAddress!, ldc: m)
+                        for i in 0 ..< B * m where fb[i] <= 0 { dfb[i] = 0 }
+                        sgemm(.transposed, .none, m: m, n: d, k: B, a: dfb.baseAddress!, lda: m, b: xb.baseAddress!,
+                              ldb: d, beta: 1, c: gr + layout.W_enc.lowerBound, ldc: d)
+                        addColumnSums(dfb.baseAddress!, rows: B, n: m, into: gr + layout.b_enc.lowerBound)
+                    }
+                } } }
+            }
+        }
+    }
+
+    /// BatchTopK selection on pre [B,m]: the k·B largest values over the whole batch (ties to the
+    /// lower flat index), kept where positive. Returns the rows' active latents and the smallest kept
+    /// positive activation. Cost O(B·m): a per-row top-2k bounds the global threshold from below,
+    /// then only entries above that bound are ranked.
+    func batchTopKSelect(_ pre: ConstFloatBuffer, rows B: Int, m: Int, keep: Int)
+        -> (SparseActivations, Float?) {
+        let k2 = min(m, 2 * max(1, keep / B))
+        var v = [Float](repeating: 0, count: B * k2), ix = [Int32](repeating: 0, count: B * k2)
+        v.withUnsafeMutableBufferPointer { vb in ix.withUnsafeMutableBufferPointer { ib in
+            topKRows(pre, n: m, k: k2, values: vb, indices: ib)
+        } }
+        // The keep-th largest of these candidates is ≤ the true keep-th largest overall.
+        let bound = keep >= v.count ? -Float.infinity : kthLargest(&v, keep)
+        var cand: [(Float, Int)] = []
+        cand.reserveCapacity(keep * 2)
+        for i in 0..<(B * m) where pre[i] >= bound { cand.append((pre[i], i)) }
+        if cand.count > keep {
+            cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            cand.removeLast(cand.count - keep)
+        }
+        var perRow = [[(Int32, Float)]](repeating: [], count: B)
+        var minKept: Float? = nil
+        for (val, flat) in cand where val > 0 {
+            perRow[flat / m].append((Int32(flat % m), val))
+            minKept = min(minKept ?? val, val)
+        }
+        var s = SparseActivations(start: [0], idx: [], val: [])
+        for b in 0..<B {
+            for (j, val) in perRow[b] { s.idx.append(j); s.val.append(val) }
+            s.start.append(s.idx.count)
+        }
+        return (s, minKept)
+    }
+}
+
+/// The n-th largest (1-based) of `a` by quickselect; reorders `a`.
+func kthLargest(_ a: inout [Float], _ n: Int) -> Float {
+    var lo = 0, hi = a.count - 1, target = n - 1
+    while lo < hi {
+        let pivot = a[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while a[i] > pivot { i += 1 }
+            while a[j] < pivot { j -= 1 }
+            if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+        }
+        if target <= j { hi = j } else if target >= i { lo = i } else { return a[target] }
+    }
+    return a[target]
+}
+
+extension SparseActivations {
+    /// Dense [rows, m] copy (reference paths and tests).
+    func dense(rows: Int, m: Int) -> [Float] {
+        var f = [Float](repeating: 0, count: rows * m)
+        for b in 0..<rows { for s in start[b] ..< start[b + 1] { f[b * m + Int(idx[s])] = val[s] } }
+        return f
+    }
+}
+
+/// Keeps the positive entries of per-row top-k output (values > 0 after ReLU) in CSR form; `map`
+/// translates compacted column numbers back to latent indices (AuxK's dead-latent list).
+func compactPositive(values: [Float], indices: [Int32], rows: Int, perRow: Int, map: [Int32]?) -> SparseActivations {
+    var s = SparseActivations(start: [0], idx: [], val: [])
+    s.start.reserveCapacity(rows + 1); s.idx.reserveCapacity(values.count); s.val.reserveCapacity(values.count)
+    for b in 0..<rows {
+        for t in (b * perRow) ..< ((b + 1) * perRow) where values[t] > 0 {
+            s.idx.append(map.map { $0[Int(indices[t])] } ?? indices[t])
+            s.val.append(values[t])
+        }
+        s.start.append(s.idx.count)
+    }
+    return s
+}
