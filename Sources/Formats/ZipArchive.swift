@@ -110,6 +110,11 @@ public struct ZipArchive: Sendable {
             guard c64 <= UInt64(b.count), s64 <= UInt64(b.count), o64 <= UInt64(b.count) else {
                 throw FormatError.outOfBounds(file: path, what: "zip64 end record sizes exceed the archive")
             }
+            // Where the classic record is not saturated it must agree with the zip64 one.
+            guard count == 0xFFFF || count == Int(c64), cdSize == 0xFFFF_FFFF || cdSize == Int(s64),
+                  cdOffset == 0xFFFF_FFFF || cdOffset == Int(o64) else {
+                throw FormatError.invalid(file: path, detail: "zip end record disagrees with the zip64 end record")
+            }
             count = Int(c64); cdSize = Int(s64); cdOffset = Int(o64)
         } else {
             guard disk == 0, cdDisk == 0 else {
