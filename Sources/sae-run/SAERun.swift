@@ -1,0 +1,58 @@
+import ArgumentParser
+import Formats
+import Foundation
+import Nanochat
+
+/// `sae-run`: nanochat (and, with the runtime, SAEs) on one machine: forward passes with hook
+/// activations, tokenization, generation. One file per subcommand.
+struct SAERun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sae-run",
+        abstract: "Run nanochat on one machine: forward with hook activations, tokenize, generate.",
+        subcommands: [ForwardCommand.self, TokenizeCommand.self, GenerateCommand.self])
+
+    /// Parses `arguments`, runs the subcommand and returns the exit status.
+    static func main(arguments: [String]) -> Int32 {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            return 0
+        } catch let e as BadInput {
+            return fail(e.description, status: 2)
+        } catch let e as NanochatError {
+            return fail(e.description, status: 2)
+        } catch let e as FormatError {
+            return fail(e.description, status: 2)
+        } catch let e as RunFailure {
+            return fail(e.description, status: 1)
+        } catch {
+            // ArgumentParser's own outcomes: --help (success), parse and validation errors.
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                return 0
+            }
+            if let e = error as? ExitCode { return e.rawValue }
+            let line = fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            return fail(line, status: 2)
+        }
+    }
+
+    static func fail(_ message: String, status: Int32) -> Int32 {
+        let line = message.replacingOccurrences(of: "\n", with: " ")
+        FileHandle.standardError.write(Data(((line.hasPrefix("Error: ") ? "" : "error: ") + line + "\n").utf8))
+        return status
+    }
+}
+
+/// Bad input not covered by the library errors: names the flag or file and what was expected.
+struct BadInput: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A failure of the run itself (exit status 1), e.g. an output file that cannot be written.
+struct RunFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
