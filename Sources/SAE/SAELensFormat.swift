@@ -73,8 +73,9 @@ extension SAE {
         let data = try JSONSerialization.data(withJSONObject: cfg, options: [.prettyPrinted, .sortedKeys])
         let tmp = directory + "/.cfg.json.tmp"
         try data.write(to: URL(fileURLWithPath: tmp))
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: directory + "/cfg.json"),
-                                                  withItemAt: URL(fileURLWithPath: tmp))
+        guard rename(tmp, directory + "/cfg.json") == 0 else {   // atomic: readers never see half a file
+            throw FormatError.io(file: directory + "/cfg.json", detail: String(cString: strerror(errno)))
+        }
     }
 
     /// Reads an SAE in SAELens 6.x format (ours, or written by SAELens for topk, standard, gated and

@@ -1,0 +1,60 @@
+import Testing
+@testable import SAE
+import Tensors
+
+// The sparse TopK/BatchTopK path (gather/scatter over active latents) against the dense reference
+// path (dense [B,m] activations and sgemms), forward and gradients, at a size where the row chunks,
+// the latent buckets and the threads all come into play.
+@Suite struct TopKTests {
+    func compare(_ arch: Architecture, aux: Bool) throws {
+        var rng = Xoshiro256(seed: 7)
+        var config = SAEConfig(architecture: arch, dIn: 48, dSAE: 384, k: 12)
+        config.auxK = 24
+        var sae = try SAE(config: config, rng: &rng)
+        let x = Tensor.randomNormal(shape: [1100, 48], rng: &rng)      // > 2 encoder row chunks
+        try sae.initializeDecoderBias(from: x)
+        for i in sae.layout.b_enc { sae.params[i] = 0.05 * rng.nextGaussian() }
+        let dead: [Bool]? = aux ? (0..<384).map { $0 % 5 == 0 } : nil
+        var sparse = [Float](repeating: 0, count: sae.layout.count), dense = sparse
+        let s = sae.topkLossAndGradients(x, &sparse, deadMask: dead, dense: false)
+        let r = sae.topkLossAndGradients(x, &dense, deadMask: dead, dense: true)
+        #expect(abs(s.loss - r.loss) <= 1e-5 * max(1, r.loss))
+        #expect(abs(s.auxLoss - r.auxLoss) <= 1e-5 * max(1, r.auxLoss))
+        if aux { #expect(s.auxLoss > 0) }
+        #expect(s.firingCounts == r.firingCounts)
+        for t in sae.layout.tensors {
+            let a = Array(sparse[t.range]), b = Array(dense[t.range])
+            let scale = b.map(abs).max()!
+            let diff = zip(a, b).map { abs($0 - $1) }.max()!
+            #expect(scale > 0, "\(arch) \(t.name) gradient is zero")
+            #expect(diff <= 1e-5 * max(1, scale), "\(arch)\(aux ? "+aux" : "") \(t.name): max diff \(diff), scale \(scale)")
+        }
+        // The public entry point takes the sparse path.
+        var viaAPI = [Float](repeating: 0, count: sae.layout.count)
+        let st = try sae.lossAndGradients(x, into: &viaAPI, deadMask: dead)
+        #expect(viaAPI == sparse && st.loss == s.loss)
+    }
+
+    @Test func topkSparseEqualsDense() throws { try compare(.topk, aux: false) }
+    @Test func topkWithAuxKSparseEqualsDense() throws { try compare(.topk, aux: true) }
+    @Test func batchtopkSparseEqualsDense() throws { try compare(.batchtopk, aux: true) }
+
+    /// BatchTopK keeps exactly the k·B largest positive pre-activations of the whole batch, with
+    /// rows free to take more or fewer than k.
+    @Test func batchTopKSelectsGlobally() throws {
+        var rng = Xoshiro256(seed: 3)
+        let config = SAEConfig(architecture: .batchtopk, dIn: 16, dSAE: 64, k: 4)
+        let sae = try SAE(config: config, rng: &rng)
+        var x = Tensor.randomNormal(shape: [10, 16], rng: &rng)
+        for i in 0..<16 { x.storage[i] *= 8 }                             // row 0 is loud: takes more than k
+        var grads = [Float](repeating: 0, count: sae.layout.count)
+        let stats = try sae.lossAndGradients(x, into: &grads)
+        let ref = referenceLoss(config, sae.params.map(Double.init), x.storage.map(Double.init), rows: 10, lambda: 0)
+        let refActive = ref.f.filter { $0 > 0 }.count
+        #expect(Double(refActive) == stats.l0 * 10)
+        #expect(ref.f[0..<64].filter { $0 > 0 }.count > 4)
+        #expect(abs(stats.loss - ref.loss) <= 1e-5 * ref.loss)
+        let minKept = ref.f.filter { $0 > 0 }.min()!
+        #expect(abs(Double(stats.minKeptActivation!) - minKept) <= 1e-5)
+    }
+}
