@@ -205,6 +205,7 @@ struct ParquetFileMetadata {
             case 3:
                 try r.expect(field, .i64, in: "FileMetaData")
                 numRows = try r.readI64()
+                guard numRows >= 0 else { throw r.error("negative num_rows \(numRows)") }
             case 4:
                 try r.expect(field, .list, in: "FileMetaData")
                 rowGroups = try r.readListElements { r, elementType in

@@ -50,6 +50,7 @@ NULLS_DICT = [None if i % 4 == 0 else DICT_VALUES[i % 5] for i in range(45)]
 ALL_NULL = [None] * 9
 
 MANY = [f"group text {i} " + "z" * (i % 11) for i in range(50)]
+WIDE = [None if i % 17 == 5 else f"w{(i * 7919) % 700}" for i in range(2000)]
 FALLBACK = [f"unique value number {i} " + "q" * (i % 13) for i in range(300)]
 
 
@@ -101,6 +102,13 @@ def make_files():
     add("row_groups.parquet", "text", MANY, table("text", MANY, nullable=False),
         "required, 8 row groups of up to 7 rows, several pages per chunk",
         compression="zstd", row_group_size=7, data_page_size=32, write_batch_size=2, **plain)
+
+    add("required_v2.parquet", "text", MANY, table("text", MANY, nullable=False),
+        "required, SNAPPY, PLAIN, page v2 (no level bytes)",
+        compression="snappy", data_page_version="2.0", **plain)
+    add("dictionary_wide.parquet", "text", WIDE, table("text", WIDE),
+        "700-entry dictionary (10-bit indices) with nulls, UNCOMPRESSED, several v1 pages",
+        compression="none", use_dictionary=True, data_page_size=512, write_batch_size=64)
 
     # Several columns: pick by name; an int column and a list column give errors.
     titles = [f"title {i}" for i in range(len(MANY))]
