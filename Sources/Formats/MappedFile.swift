@@ -41,6 +41,14 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: p, count: size)
     }
 
+    /// Wraps memory the caller keeps alive and unchanged for this object's lifetime (no copy, no
+    /// unmapping). For readers that are handed bytes rather than a path (fuzzing, tests).
+    init(unownedBytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        self.bytes = unownedBytes
+        self.base = nil
+    }
+
     deinit {
         if let base { munmap(base, bytes.count) }
     }

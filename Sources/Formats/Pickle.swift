@@ -80,6 +80,7 @@ public struct PickleLimits: Sendable {
 public func unpickle(_ bytes: UnsafeRawBufferPointer, allowedGlobals: Set<String>, file: String,
                      limits: PickleLimits = PickleLimits()) throws -> PickleValue {
     var machine = PickleMachine(input: bytes, allowed: allowedGlobals, file: file, limits: limits)
+    defer { machine.breakCycles() }
     let root = try machine.run()
     var budget = limits.maxNodes
     return try root.value(depth: 0, maxDepth: limits.maxDepth, budget: &budget, file: file)
@@ -151,9 +152,16 @@ struct PickleMachine {
     var stack: [PickleNode] = []
     var marks: [Int] = []
     var memo: [Int: PickleNode] = [:]
+    /// Containers filled after creation: the only way a pickle can build a reference cycle.
+    var mutated: [PickleNode] = []
 
     init(input: UnsafeRawBufferPointer, allowed: Set<String>, file: String, limits: PickleLimits) {
         self.input = input; self.allowed = allowed; self.file = file; self.limits = limits
+    }
+
+    /// Empties every filled container so that cycles (a list appended to itself) do not leak.
+    func breakCycles() {
+        for n in mutated { n.items = []; n.pairs = []; n.state = nil }
     }
 
     // --- input -------------------------------------------------------------------------------
@@ -258,11 +266,13 @@ struct PickleMachine {
             }
             target.pairs.append((k, kv[i + 1]))
         }
+        mutated.append(target)
     }
 
     mutating func appendItems(_ target: PickleNode, _ items: [PickleNode], _ op: String) throws {
         guard target.isListLike else { throw invalid("\(op) on a value that is not a list") }
         target.items.append(contentsOf: items)
+        mutated.append(target)
     }
 
     // --- the loop ----------------------------------------------------------------------------
@@ -375,7 +385,7 @@ struct PickleMachine {
                 let state = try pop("BUILD")
                 let target = try top("BUILD")
                 switch target.kind {
-                case .object: target.state = state
+                case .object: target.state = state; mutated.append(target)
                 case .dict: break
                 default: throw invalid("BUILD on a value that is not an object")
                 }

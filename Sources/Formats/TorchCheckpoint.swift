@@ -32,7 +32,13 @@ public struct TorchCheckpoint: Sendable {
     private let archive: ZipArchive
 
     public init(path: String) throws {
-        archive = try ZipArchive(path: path)
+        try self.init(archive: try ZipArchive(path: path))
+    }
+
+    /// Reads the checkpoint held by an opened zip archive.
+    public init(archive: ZipArchive) throws {
+        self.archive = archive
+        let path = archive.path
         self.path = path
         let pickles = archive.names.filter { $0 == "data.pkl" || $0.hasSuffix("/data.pkl") }
         guard pickles.count == 1, let pkl = pickles.first else {
