@@ -127,8 +127,9 @@ private func setVarint(_ bytes: inout [UInt8], _ range: Range<Int>, _ value: Int
 
     /// Every single-byte flip and every truncation of several files: the read either succeeds or
     /// throws a ParquetError; it never crashes, hangs or throws anything else.
-    @Test(arguments: ["uncompressed.parquet", "snappy.parquet", "dictionary.parquet",
-                      "nulls_v2_dictionary.parquet", "nulls.parquet", "row_groups.parquet"])
+    @Test(arguments: ["uncompressed.parquet", "snappy.parquet", "gzip.parquet", "zstd_v2.parquet",
+                      "dictionary.parquet", "dictionary_v1.parquet", "nulls_v2_dictionary.parquet",
+                      "nulls.parquet", "row_groups.parquet", "required_v2.parquet"])
     func everyByteFlipAndTruncationFailsCleanly(file: String) throws {
         let good = try smallFile(file)
         var errors = 0
