@@ -49,7 +49,7 @@ public final class ParquetFile: @unchecked Sendable {
 
     /// Opens and maps `path`, checks the magic numbers and decodes the footer.
     /// - Throws: `ParquetError.cannotOpen` if the file cannot be read, `.corrupt` if it is not a
-    ///   valid parquet file, `.unsupported` for nested (repeated) schemas it cannot describe.
+    ///   valid parquet file (magic, footer, schema or row-group counts).
     public convenience init(path: String) throws {
         try self.init(name: path, buffer: try Self.map(path), ownership: .mapped)
     }
@@ -174,9 +174,16 @@ public final class ParquetFile: @unchecked Sendable {
             throw corrupt("FileMetaData at byte \(dataEnd): \(error)")
         }
         let leaves = try leafColumns(metadata.schema, file: path)
-        for (index, group) in metadata.rowGroups.enumerated() where group.columns.count != leaves.count {
-            throw ParquetError.corrupt(file: path, location: "row group \(index)",
-                problem: "has \(group.columns.count) column chunks, the schema has \(leaves.count) columns")
+        var rows: Int64 = 0
+        for (index, group) in metadata.rowGroups.enumerated() {
+            guard group.columns.count == leaves.count else {
+                throw ParquetError.corrupt(file: path, location: "row group \(index)",
+                    problem: "has \(group.columns.count) column chunks, the schema has \(leaves.count) columns")
+            }
+            rows = rows.addingReportingOverflow(group.numRows).partialValue
+        }
+        guard rows == metadata.numRows else {
+            throw corrupt("the row groups hold \(rows) rows, FileMetaData says \(metadata.numRows)")
         }
         return (metadata, leaves, dataEnd)
     }
