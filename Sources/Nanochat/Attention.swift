@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Tensors
 
 /// Causal (optionally windowed) multi-head attention over a KV cache, one (batch row, head) pair
@@ -54,11 +55,25 @@ func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointe
     }
     if tasks > 1 {
         // Tasks run side by side on the cores; each sgemm stays on its own thread.
-        let saved = BLAS.threads
-        BLAS.setThreads(1)
-        parallelFor(tasks, task)
-        BLAS.setThreads(saved)
+        singleThreadedBLAS { parallelFor(tasks, task) }
     } else {
         task(0)
+    }
+}
+
+/// OpenBLAS's thread count is process-wide: attention sets it to 1 while its own tasks run on the
+/// cores. Nested or concurrent passes share one scope (counted), and the last one to leave
+/// restores the count the first one found.
+private let blasScope = Mutex<(depth: Int, saved: Int)>((0, 0))
+
+func singleThreadedBLAS(_ body: () -> Void) {
+    blasScope.withLock { s in
+        if s.depth == 0 { s.saved = BLAS.threads; BLAS.setThreads(1) }
+        s.depth += 1
+    }
+    body()
+    blasScope.withLock { s in
+        s.depth -= 1
+        if s.depth == 0 { BLAS.setThreads(s.saved) }
     }
 }

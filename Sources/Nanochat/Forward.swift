@@ -112,8 +112,10 @@ extension NanochatModel {
         if let s = stopAfterDepth, s < 0 { return output }
 
         // x = norm(wte[idx])
-        for r in 0..<N { (x + r * C).update(from: wte + ids[r] * C, count: C) }
-        rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: x, count: N * C), n: C)
+        forRows(N, width: C) { rows in
+            for r in rows { (x + r * C).update(from: wte + ids[r] * C, count: C) }
+            norm(x, into: x, rows: rows, width: C)
+        }
 
         // Smear: x[t] += λ · σ(smear_gate · x[t][:24]) · x[t−1], with the pre-smear x[t−1]
         // (from the cache for the first new token). Walk t downwards so x[t−1] is still unsmeared.
@@ -148,18 +150,20 @@ extension NanochatModel {
             // x = resid_lambdas[i]·x + x0_lambdas[i]·x0
             if profile.residualLambdas {
                 let rl = residLambdas[i], xl = x0Lambdas[i]
-                for j in 0..<(N * C) { x[j] = rl * x[j] + xl * x0[j] }
+                forRows(N, width: C) { rows in
+                    for j in (rows.lowerBound * C)..<(rows.upperBound * C) { x[j] = rl * x[j] + xl * x0[j] }
+                }
             }
             if emit(i, .residPre, x) { return output }
 
             // Attention: q, k, v from norm(x).
-            rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: h, count: N * C), n: C)
+            forRows(N, width: C) { norm(x, into: h, rows: $0, width: C) }
             sgemm(.none, .transposed, m: N, n: H * D, k: C, a: h, lda: C, b: block.cQ, ldb: C, c: q, ldc: H * D)
             sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cK, ldb: C, c: k, ldc: KD)
             sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cV, ldb: C, c: v, ldc: KD)
             // Value embedding (ResFormer): v += 3·σ(ve_gate · h[:12]) (one gate per kv head) · ve[idx]
             if let ve = block.valueEmbed, let gate = block.veGate {
-                for r in 0..<N {
+                forRows(N, width: KD) { rows in for r in rows {
                     let hr = h + r * C, vr = v + r * KD, er = ve + ids[r] * KD
                     for g in 0..<Hkv {
                         var z: Float = 0
@@ -167,19 +171,23 @@ extension NanochatModel {
                         let s = 3 * sigmoid(z)
                         for j in (g * D)..<((g + 1) * D) { vr[j] += s * er[j] }
                     }
-                }
+                } }
             }
             // Rotary on q and k, then q = s·norm(q), k = s·norm(k) per head.
-            for r in 0..<N {
-                let pos = start + r % tq
-                rotary.apply(q + r * H * D, heads: H, position: pos)
-                rotary.apply(k + r * KD, heads: Hkv, position: pos)
-            }
-            rmsnormRows(UnsafeBufferPointer(start: q, count: N * H * D), UnsafeMutableBufferPointer(start: q, count: N * H * D), n: D)
-            rmsnormRows(UnsafeBufferPointer(start: k, count: N * KD), UnsafeMutableBufferPointer(start: k, count: N * KD), n: D)
-            if profile.qkScale != 1 {
-                scale(UnsafeMutableBufferPointer(start: q, count: N * H * D), profile.qkScale)
-                scale(UnsafeMutableBufferPointer(start: k, count: N * KD), profile.qkScale)
+            let qkScale = profile.qkScale
+            forRows(N, width: H * D + KD) { rows in
+                for r in rows {
+                    let pos = start + r % tq
+                    rotary.apply(q + r * H * D, heads: H, position: pos)
+                    rotary.apply(k + r * KD, heads: Hkv, position: pos)
+                }
+                // Per head: rows of D.
+                norm(q, into: q, rows: (rows.lowerBound * H)..<(rows.upperBound * H), width: D)
+                norm(k, into: k, rows: (rows.lowerBound * Hkv)..<(rows.upperBound * Hkv), width: D)
+                if qkScale != 1 {
+                    for j in (rows.lowerBound * H * D)..<(rows.upperBound * H * D) { q[j] *= qkScale }
+                    for j in (rows.lowerBound * KD)..<(rows.upperBound * KD) { k[j] *= qkScale }
+                }
             }
             // Append k, v to the cache: [B, capacity, Hkv·D] at positions start ..< start+tq.
             for b in 0..<B {
@@ -191,16 +199,18 @@ extension NanochatModel {
                       capacity: cap, heads: H, kvHeads: Hkv, headDim: D, window: windows[i])
             sgemm(.none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: block.attnProj, ldb: C, c: a, ldc: C)
             if emit(i, .attnOut, a) { return output }
-            add(UnsafeMutableBufferPointer(start: x, count: N * C), UnsafeBufferPointer(start: a, count: N * C))
+            forRows(N, width: C) { rows in for j in (rows.lowerBound * C)..<(rows.upperBound * C) { x[j] += a[j] } }
             if emit(i, .residMid, x) { return output }
 
             // MLP: c_proj(relu(c_fc(norm(x)))²)
-            rmsnormRows(UnsafeBufferPointer(start: x, count: N * C), UnsafeMutableBufferPointer(start: h, count: N * C), n: C)
+            forRows(N, width: C) { norm(x, into: h, rows: $0, width: C) }
             sgemm(.none, .transposed, m: N, n: 4 * C, k: C, a: h, lda: C, b: block.fc, ldb: C, c: fc, ldc: 4 * C)
-            reluSquaredInPlace(UnsafeMutableBufferPointer(start: fc, count: N * 4 * C))
+            forRows(N, width: 4 * C) { rows in
+                reluSquaredInPlace(UnsafeMutableBufferPointer(start: fc + rows.lowerBound * 4 * C, count: rows.count * 4 * C))
+            }
             sgemm(.none, .transposed, m: N, n: C, k: 4 * C, a: fc, lda: 4 * C, b: block.mlpProj, ldb: 4 * C, c: a, ldc: C)
             if emit(i, .mlpOut, a) { return output }
-            add(UnsafeMutableBufferPointer(start: x, count: N * C), UnsafeBufferPointer(start: a, count: N * C))
+            forRows(N, width: C) { rows in for j in (rows.lowerBound * C)..<(rows.upperBound * C) { x[j] += a[j] } }
             if emit(i, .residPost, x) { return output }
 
             if profile.backout && i == c.nLayer / 2 { xBack.update(from: x, count: N * C) }
@@ -220,15 +230,38 @@ extension NanochatModel {
                 dst.update(from: src, count: C)
             }
         }
-        rmsnormRows(UnsafeBufferPointer(start: h, count: rows * C), UnsafeMutableBufferPointer(start: h, count: rows * C), n: C)
+        forRows(rows, width: C) { norm(h, into: h, rows: $0, width: C) }
         let V = c.vocabSize
         var logits = Tensor(shape: [B, selection == .all ? tq : 1, V])
         logits.withBuffer { lb in
             sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
-            let cap = profile.softcap, inv = 1 / cap
-            for j in 0..<lb.count { lb[j] = cap * Foundation.tanh(lb[j] * inv) }
+            let cap = profile.softcap, inv = 1 / cap, l = lb.baseAddress!
+            forRows(rows, width: V) { r in
+                for j in (r.lowerBound * V)..<(r.upperBound * V) { l[j] = cap * Foundation.tanh(l[j] * inv) }
+            }
         }
         output.logits = logits
         return output
     }
+}
+
+/// Runs `body` over disjoint ranges of `rows` rows of `width` floats, on all cores when the work
+/// is large enough to pay for the threads.
+@inline(__always)
+func forRows(_ rows: Int, width: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = rows * width >= 1 << 15 ? min(rows, ProcessInfoCores.count) : 1
+    if chunks <= 1 { body(0..<rows); return }
+    let per = (rows + chunks - 1) / chunks
+    parallelFor(chunks) { c in
+        let lo = c * per, hi = min(rows, lo + per)
+        if lo < hi { body(lo..<hi) }
+    }
+}
+
+/// y[r] = norm(x[r]) = x[r] / sqrt(mean(x[r]²) + eps) for the rows `rows` of `width` floats
+/// (y may alias x).
+@inline(__always)
+func norm(_ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int) {
+    let n = rows.count * width, o = rows.lowerBound * width
+    rmsnormRows(UnsafeBufferPointer(start: x + o, count: n), UnsafeMutableBufferPointer(start: y + o, count: n), n: width)
 }

@@ -1,0 +1,73 @@
+import Foundation
+import Formats
+import Nanochat
+import Tensors
+
+/// Paths into ../shared/fixtures (beside the repo), found from this file's location.
+enum Fixtures {
+    static let root: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { break }
+        }
+        return url.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    }()
+
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+
+    static let d4Dir = path("nanochat-d4/base_checkpoints/d4")
+    static let v0Model = path("nanochat-v0-random/model_000000.pt")
+    static let tokenizerPath = path("nanochat-d4/tokenizer/tokenizer.pkl")
+
+    /// The two fixture models and their reference dirs.
+    static let models: [(name: String, model: String, reference: String)] = [
+        ("d4", d4Dir, path("nanochat-d4/reference")),
+        ("v0", v0Model, path("nanochat-v0-random/reference")),
+    ]
+
+    /// A unique path under the temporary directory.
+    static func temporaryPath(_ suffix: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("nanochat-test-\(UUID().uuidString)\(suffix)").path
+    }
+}
+
+/// Models and the tokenizer load once per test process (shared by the suites).
+enum Loaded {
+    static let d4: NanochatModel = try! NanochatModel(location: ModelLocation.resolve(model: Fixtures.d4Dir))
+    static let v0: NanochatModel = try! NanochatModel(location: ModelLocation.resolve(model: Fixtures.v0Model))
+    static let tokenizer: Tokenizer = try! Tokenizer(path: Fixtures.tokenizerPath)
+
+    static func model(_ name: String) -> NanochatModel { name == "d4" ? d4 : v0 }
+}
+
+/// Reference tensors of reference/forward.safetensors.
+struct Reference {
+    let file: SafetensorsFile
+    let tokens: [[Int]]
+
+    init(dir: String) throws {
+        file = try SafetensorsFile(path: dir + "/forward.safetensors")
+        tokens = try Reference.rows(file, "tokens")
+    }
+
+    static func rows(_ f: SafetensorsFile, _ name: String) throws -> [[Int]] {
+        let s = try f.shape(name), flat = try f.int64s(name)
+        return (0..<s[0]).map { r in flat[r * s[1] ..< (r + 1) * s[1]].map { Int($0) } }
+    }
+
+    func tensor(_ name: String) throws -> Tensor { try file.tensor(name) }
+}
+
+/// generate.json
+struct GenerateReference: Decodable {
+    let prompt_text: String
+    let prompt_tokens: [Int]
+    let greedy_tokens: [Int]
+    let greedy_text: String
+
+    init(dir: String) throws {
+        self = try JSONDecoder().decode(GenerateReference.self,
+                                        from: Data(contentsOf: URL(fileURLWithPath: dir + "/generate.json")))
+    }
+}

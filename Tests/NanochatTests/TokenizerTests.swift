@@ -1,0 +1,60 @@
+import Foundation
+import Nanochat
+import Testing
+
+/// The tokenizer against nanochat's (reference/tokenizer.json).
+@Suite struct TokenizerTests {
+    struct Case: Decodable { let text: String; let ids: [Int] }
+    struct File: Decodable { let vocab_size: Int; let bos_id: Int; let cases: [Case] }
+
+    static let reference: File = try! JSONDecoder().decode(
+        File.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("nanochat-d4/reference/tokenizer.json"))))
+
+    @Test func idsMatchEveryReferenceCase() throws {
+        let tok = Loaded.tokenizer
+        #expect(tok.vocabSize == Self.reference.vocab_size)
+        #expect(try tok.bos == Self.reference.bos_id)
+        #expect(Self.reference.cases.count >= 10)
+        for c in Self.reference.cases {
+            #expect(tok.encode(c.text) == c.ids, "\(c.text.debugDescription)")
+        }
+    }
+
+    @Test func decodeInvertsEncode() {
+        let tok = Loaded.tokenizer
+        for c in Self.reference.cases { #expect(tok.decode(tok.encode(c.text)) == c.text) }
+        for text in ["", "  \n\r\n\t ", "x'LL 're 'S ſ", "١٢٣٤ ⅻ ²³", "a\u{301}b 🇫🇷 \u{200B}", String(repeating: "ab ", count: 500)] {
+            #expect(tok.decode(tok.encode(text)) == text)
+        }
+    }
+
+    @Test func specialTokensAreNamedAndNeverProducedFromText() throws {
+        let tok = Loaded.tokenizer
+        #expect(try tok.specialToken("<|bos|>") == 4087)
+        #expect(try tok.specialToken("<|assistant_end|>") == 4091)
+        #expect(throws: NanochatError.self) { try tok.specialToken("<|nope|>") }
+        #expect(!tok.encode("<|bos|><|user_start|>").contains { $0 >= 4087 })
+        #expect(tok.decode([4087]) == "<|bos|>")
+    }
+
+    @Test func invalidUTF8DecodesToReplacement() {
+        let tok = Loaded.tokenizer
+        // "é" is two bytes; the first alone is not valid UTF-8.
+        let ids = tok.encode("é")
+        let firstByte = tok.encode("\u{E9}")
+        #expect(tok.decode(ids) == "é")
+        #expect(tok.decodeBytes(firstByte) == [0xC3, 0xA9])
+        let c3 = (0..<4096).first { tok.decodeBytes([$0]) == [0xC3] }!
+        #expect(tok.decode([c3]) == "\u{FFFD}")
+    }
+
+    @Test func vocabularyMismatchIsRefused() throws {
+        let ranks = Dictionary(uniqueKeysWithValues: (0..<256).map { ([UInt8($0)], $0) })
+        let small = try Tokenizer(ranks: ranks, specialTokens: ["<|bos|>": 256])
+        #expect(small.vocabSize == 257)
+        #expect(throws: NanochatError.vocabularyMismatch(tokenizer: "small.pkl", tokenizerVocab: 257, modelVocab: 4096)) {
+            try small.checkMatches(Loaded.v0, file: "small.pkl")
+        }
+        #expect(throws: NanochatError.self) { try Tokenizer(pattern: "\\w+", ranks: ranks, specialTokens: [:]) }
+    }
+}
