@@ -34,7 +34,7 @@ struct TopKSelection {
 
 extension SAE {
     /// Rows of the encoder computed per sgemm: bounds the [rows, m] pre-activation buffer (topk).
-    static var encoderRowChunk: Int { 512 }
+    static var encoderRowChunk: Int { 1024 }
 
     /// Encoder plus selection. `xt` is x̃ [B,d]. BatchTopK needs the whole [B,m] at once (a global
     /// selection); TopK streams row chunks so only O(B·k) survives.
@@ -52,7 +52,6 @@ extension SAE {
         var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
         var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
-        var gathered = [Float](repeating: 0, count: useAux ? chunk * nDead : 0)
         var main = SparseActivations(start: [0], idx: [], val: [])
         var minKept: Float? = nil
 
@@ -77,29 +76,18 @@ extension SAE {
                         } }
                     }
                     if useAux {
-                        // Dead latents' pre-activations, compacted, then their own per-row top-k_aux.
-                        gathered.withUnsafeMutableBufferPointer { gb in
-                            let box = UncheckedSendable((pb.baseAddress!, gb.baseAddress!))
-                            deadIdx.withUnsafeBufferPointer { di in
-                                let dib = UncheckedSendable(di.baseAddress!)
-                                parallelRanges(n, grain: 8) { r in
-                                    let (pre, g) = box.value
-                                    for b in r { for t in 0..<nDead { g[b * nDead + t] = pre[b * m + Int(dib.value[t])] } }
-                                }
-                            }
-                            auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
-                                topKRows(UnsafeBufferPointer(rebasing: gb[0 ..< n * nDead]), n: nDead, k: kAux,
-                                         values: FloatBuffer(rebasing: av[c0 * kAux ..< (c0 + n) * kAux]),
-                                         indices: UnsafeMutableBufferPointer(rebasing: ai[c0 * kAux ..< (c0 + n) * kAux]))
-                            } }
-                        }
+                        // The k_aux largest dead pre-activations of each row (AuxK).
+                        auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
+                            selectLargest(pre: pb.baseAddress!, m: m, rows: n, candidates: deadIdx, k: kAux,
+                                          outIdx: ai.baseAddress! + c0 * kAux, outVal: av.baseAddress! + c0 * kAux)
+                        } }
                     }
                 }
                 c0 += n
             }
         }
         if !batchTopK { main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil) }
-        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: deadIdx) : nil
+        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: nil) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
     }
 
