@@ -235,9 +235,15 @@ extension NanochatModel {
         var logits = Tensor(shape: [B, selection == .all ? tq : 1, V])
         logits.withBuffer { lb in
             sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
-            let cap = profile.softcap, inv = 1 / cap, l = lb.baseAddress!
+            // tanh(y) = (e^{2y} − 1) / (e^{2y} + 1), |y| clamped to 9 where tanh is 1 in Float32:
+            // expf is several times faster than tanhf, and the error (~2e-7 near 0) stays far
+            // below the 1e-4 the logits are held to.
+            let cap = profile.softcap, twoOverCap = 2 / cap, l = lb.baseAddress!
             forRows(rows, width: V) { r in
-                for j in (r.lowerBound * V)..<(r.upperBound * V) { l[j] = cap * Foundation.tanh(l[j] * inv) }
+                for j in (r.lowerBound * V)..<(r.upperBound * V) {
+                    let e = Foundation.exp(min(max(l[j] * twoOverCap, -18), 18))
+                    l[j] = cap * (e - 1) / (e + 1)
+                }
             }
         }
         output.logits = logits
