@@ -1,0 +1,64 @@
+import Foundation
+import Formats
+import Testing
+@testable import SAE
+import Tensors
+
+// Files written by `saveSAELens` load in SAELens 6.x itself, and SAELens's encode/decode equals ours
+// within 1e-5. Runs only where a Python with sae_lens is found: set SAE_LENS_PYTHON to its path
+// (e.g. a venv: `python3 -m venv /tmp/saelens && /tmp/saelens/bin/pip install sae-lens`), otherwise
+// `python3` is tried; without sae_lens the test is skipped, never failed.
+
+enum SAELensPython {
+    static let executable: String = ProcessInfo.processInfo.environment["SAE_LENS_PYTHON"] ?? "/usr/bin/env"
+    static let prefix: [String] = ProcessInfo.processInfo.environment["SAE_LENS_PYTHON"] == nil ? ["python3"] : []
+
+    /// Runs python with `arguments`; returns (exit status, stdout + stderr).
+    static func run(_ arguments: [String]) -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = prefix + arguments
+        let pipe = Pipe()
+        p.standardOutput = pipe; p.standardError = pipe
+        do { try p.run() } catch { return (-1, "\(error)") }
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
+    static let available: Bool = run(["-c", "import sae_lens, safetensors"]).0 == 0
+
+    /// Loads DIR with SAELens, runs encode/decode on `x` from IO.safetensors and compares with `f`, `xhat`.
+    static let check = """
+    import sys, torch
+    from sae_lens import SAE
+    from safetensors.torch import load_file
+    sae = SAE.load_from_disk(sys.argv[1], device="cpu")
+    t = load_file(sys.argv[2])
+    with torch.no_grad():
+        f = sae.encode(t["x"]); xhat = sae.decode(f)
+    ef = (f - t["f"]).abs().max().item(); ex = (xhat - t["xhat"]).abs().max().item()
+    print(type(sae).__name__, "max |f - ours|", ef, "max |xhat - ours|", ex)
+    sys.exit(0 if max(ef, ex) <= 1e-5 else 1)
+    """
+}
+
+@Suite struct SAELensCompatibilityTests {
+    @Test(.enabled(if: SAELensPython.available, "needs a Python with sae_lens (set SAE_LENS_PYTHON)"),
+          arguments: Architecture.allCases)
+    func saeLensLoadsOurFilesAndAgrees(_ arch: Architecture) throws {
+        var rng = Xoshiro256(seed: 21)
+        var sae = try SAE(config: SAEConfig(architecture: arch, dIn: 24, dSAE: 96, k: 6), rng: &rng)
+        for i in 0..<sae.layout.count where !sae.layout.log_threshold.contains(i) { sae.params[i] += 0.05 * rng.nextGaussian() }
+        for i in sae.layout.log_threshold { sae.params[i] = Foundation.log(0.05 + 0.2 * rng.nextFloat()) }
+        sae.threshold = 0.1
+        let x = Tensor.randomNormal(shape: [16, 24], rng: &rng)
+        let f = try sae.encode(x), xhat = try sae.decode(f)
+        let dir = temporaryDirectory("saelens")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try sae.saveSAELens(to: dir, metadata: SAELensMetadata(hookName: "blocks.1.hook_resid_post", contextSize: 256))
+        try writeSafetensors([("x", x), ("f", f), ("xhat", xhat)], to: dir + "/io.safetensors")
+        let (status, output) = SAELensPython.run(["-c", SAELensPython.check, dir, dir + "/io.safetensors"])
+        #expect(status == 0, "\(arch): \(output)")
+    }
+}
