@@ -18,7 +18,20 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A tensor or entry the caller asked for is not in the file.
     case missing(file: String, name: String)
 
+    /// One line: control characters that came from the file (names may hold anything) are escaped.
     public var description: String {
+        var line = ""
+        for u in message.unicodeScalars {
+            if u.value < 0x20 || u.value == 0x7f {
+                line += "\\u{" + String(u.value, radix: 16) + "}"
+            } else {
+                line.unicodeScalars.append(u)
+            }
+        }
+        return line
+    }
+
+    private var message: String {
         switch self {
         case let .io(file, detail): return "\(file): cannot access the file: \(detail)"
         case let .truncated(file, what): return "\(file): file is truncated: \(what)"
