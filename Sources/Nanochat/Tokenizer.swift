@@ -1,3 +1,5 @@
+import Tensors
+
 /// nanochat's tokenizer: a tiktoken `Encoding` (byte-level BPE over nanochat's split pattern)
 /// with special tokens such as `<|bos|>`. Encoding never produces special tokens from text.
 public struct Tokenizer: Sendable {
@@ -67,6 +69,16 @@ public struct Tokenizer: Sendable {
             for piece in PretokenSplitter.split(scalars) {
                 bpe.encode(b[offsets[piece.lowerBound] ..< offsets[piece.upperBound]], into: &out)
             }
+        }
+        return out
+    }
+
+    /// Token ids of each text, the texts spread over the cores.
+    public func encode(batch texts: [String]) -> [[Int]] {
+        var out = [[Int]](repeating: [], count: texts.count)
+        out.withUnsafeMutableBufferPointer { o in
+            let o = UncheckedSendable(o)
+            parallelFor(texts.count) { o.value[$0] = encode(texts[$0]) }
         }
         return out
     }

@@ -32,7 +32,11 @@ struct ForwardCommand: ParsableCommand {
         var start = 0
         while start < rows.count {
             let chunk = Array(rows[start ..< min(rows.count, start + batch)])
-            let o = try model.forward(tokens: chunk, hooks: points, logits: !noLogits)
+            let o: ForwardOutput
+            do { o = try model.forward(tokens: chunk, hooks: points, logits: !noLogits) } catch let e as NanochatError {
+                if case .invalidTokens = e { throw BadInput("\(tokens): \(e)") }
+                throw e
+            }
             if let l = o.logits { logits += l.storage }
             for p in points { acts[p, default: []] += o.activations[p]!.storage }
             start += chunk.count
