@@ -38,12 +38,15 @@ public struct AdamState: Sendable, Equatable, Codable {
         let c1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
         let c2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
         let stepSize = lr / c1, invSqrtC2 = 1 / c2.squareRoot()
-        params.withUnsafeMutableBufferPointer { p in g.withUnsafeBufferPointer { g in
-            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                for i in 0..<p.count {
-                    m[i] = b1 * m[i] + (1 - b1) * g[i]
-                    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-                    p[i] -= stepSize * m[i] / (v[i].squareRoot() * invSqrtC2 + eps)
+        let n = params.count
+        params.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { gb in
+            m.withUnsafeMutableBufferPointer { mb in v.withUnsafeMutableBufferPointer { vb in
+                let p = pb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
+                for i in 0..<n {
+                    let gi = g[i]
+                    let mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi
+                    m[i] = mi; v[i] = vi
+                    p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
                 }
             } }
         } }

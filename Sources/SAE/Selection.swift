@@ -35,3 +35,38 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
         }
     }
 }
+
+/// Per-row top-k of pre + bias for TopK, fused with the bias add (pre is updated in place to
+/// pre + bias, which AuxK then reads). Same set and order as `topKRows` (descending, ties to the
+/// lower index), but cheaper for k ≪ m: the k-th largest of the maxima of ~4k blocks is a lower bound
+/// t on the row's k-th largest (k blocks each hold an element ≥ t), so only elements ≥ t (about 2k of
+/// them) are ranked. One vectorisable pass over the row plus work on O(k) elements.
+func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, m: Int, k: Int,
+                  outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>) {
+    precondition(k >= 1 && k <= m, "topKWithBias: k = \(k) of \(m)")
+    let blockSize = max(1, m / (4 * k))
+    let blocks = (m + blockSize - 1) / blockSize
+    let box = UncheckedSendable((pre, bias, outIdx, outVal))
+    parallelRanges(rows, grain: 8) { r in
+        let (pre, bias, outIdx, outVal) = box.value
+        var maxima = [Float](repeating: 0, count: blocks)
+        var cand: [(Float, Int32)] = []
+        cand.reserveCapacity(4 * k)
+        for b in r {
+            let row = pre + b * m
+            maxima.withUnsafeMutableBufferPointer { mx in
+                for blk in 0..<blocks {
+                    let lo = blk * blockSize, hi = min(m, lo + blockSize)
+                    var best = -Float.infinity
+                    for j in lo..<hi { let v = row[j] + bias[j]; row[j] = v; best = max(best, v) }
+                    mx[blk] = best
+                }
+            }
+            let t = kthLargest(&maxima, k)
+            cand.removeAll(keepingCapacity: true)
+            for j in 0..<m where row[j] >= t { cand.append((row[j], Int32(j))) }
+            cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            for s in 0..<k { outVal[b * k + s] = cand[s].0; outIdx[b * k + s] = cand[s].1 }
+        }
+    }
+}

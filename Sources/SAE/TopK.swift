@@ -65,14 +65,15 @@ extension SAE {
                     // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
                     sgemm(.none, .transposed, m: n, n: m, k: d, a: xt + c0 * d, lda: d, b: W_encT, ldb: d,
                           c: pb.baseAddress!, ldc: m)
-                    addRowVector(pb.baseAddress!, b_enc, rows: n, n: m)
-                    let preN = UnsafeBufferPointer(rebasing: pb[0 ..< n * m])
                     if batchTopK {
-                        (main, minKept) = batchTopKSelect(preN, rows: n, m: m, keep: k * n)
+                        addRowVector(pb.baseAddress!, b_enc, rows: n, n: m)
+                        (main, minKept) = batchTopKSelect(UnsafeBufferPointer(rebasing: pb[0 ..< n * m]), rows: n, m: m,
+                                                          keep: k * n)
                     } else {
+                        // pre += b_enc fused with the per-row selection.
                         topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
-                            topKRows(preN, n: m, k: k, values: FloatBuffer(rebasing: tv[c0 * k ..< (c0 + n) * k]),
-                                     indices: UnsafeMutableBufferPointer(rebasing: ti[c0 * k ..< (c0 + n) * k]))
+                            topKWithBias(pre: pb.baseAddress!, bias: b_enc, rows: n, m: m, k: k,
+                                         outIdx: ti.baseAddress! + c0 * k, outVal: tv.baseAddress! + c0 * k)
                         } }
                     }
                     if useAux {

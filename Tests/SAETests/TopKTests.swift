@@ -57,4 +57,29 @@ import Tensors
         let minKept = ref.f.filter { $0 > 0 }.min()!
         #expect(abs(Double(stats.minKeptActivation!) - minKept) <= 1e-5)
     }
+
+    /// The fused bias + selection kernel picks the same latents, in the same order, as `topKRows`,
+    /// including ties (values quantised so many are equal) and k near m.
+    @Test(arguments: [(1000, 1), (1000, 7), (256, 32), (50, 50), (4096, 32)])
+    func fusedSelectionMatchesTopKRows(_ m: Int, _ k: Int) {
+        var rng = Xoshiro256(seed: UInt64(m * 100 + k))
+        let rows = 9
+        var pre = (0 ..< rows * m).map { _ in (rng.nextGaussian() * 4).rounded() / 4 }
+        let bias = (0..<m).map { _ in (rng.nextGaussian() * 2).rounded() / 4 }
+        var biased = pre
+        for b in 0..<rows { for j in 0..<m { biased[b * m + j] += bias[j] } }
+        var v1 = [Float](repeating: 0, count: rows * k), i1 = [Int32](repeating: 0, count: rows * k)
+        var v2 = v1, i2 = i1
+        biased.withUnsafeBufferPointer { x in v1.withUnsafeMutableBufferPointer { v in i1.withUnsafeMutableBufferPointer { i in
+            topKRows(x, n: m, k: k, values: v, indices: i)
+        } } }
+        pre.withUnsafeMutableBufferPointer { p in bias.withUnsafeBufferPointer { bb in
+            v2.withUnsafeMutableBufferPointer { v in i2.withUnsafeMutableBufferPointer { i in
+                topKWithBias(pre: p.baseAddress!, bias: bb.baseAddress!, rows: rows, m: m, k: k,
+                             outIdx: i.baseAddress!, outVal: v.baseAddress!)
+            } }
+        } }
+        #expect(i1 == i2 && v1 == v2)
+        #expect(pre == biased, "pre must hold pre + bias afterwards")
+    }
 }
