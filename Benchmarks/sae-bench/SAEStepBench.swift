@@ -39,6 +39,8 @@ struct SAEStepBench: ParsableCommand {
         let dead: [Bool]? = deadFraction > 0
             ? (0..<dSAE).map { Double($0 % 1000) < deadFraction * 1000 } : nil
 
+        // Resident set after setup (params, grads, Adam moments and batch are all written by now).
+        let setupMB = peakResidentMB()
         var err: Error?
         let stepTimes = (0 ... steps).map { _ -> Double in
             let t0 = DispatchTime.now().uptimeNanoseconds
@@ -51,6 +53,7 @@ struct SAEStepBench: ParsableCommand {
         if let err { throw err }
         let timed = stepTimes.dropFirst().sorted()
         let median = timed[timed.count / 2]
+        let stepPeakMB = peakResidentMB()                       // before the sgemm probe's own buffers
         let tokensPerS = Double(batch) / median
         let flopsPerToken: Double = switch architecture {
         case .topk, .batchtopk: 2
@@ -70,11 +73,12 @@ struct SAEStepBench: ParsableCommand {
         } } }
         let sgemmGflops = 2 * Double(batch * dIn * dSAE) / sgemmSeconds * 1e-9
 
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakMB = Double(usage.ru_maxrss) / 1024
-        let stateFloats = 4 * sae.layout.count + batch * dIn                 // params, grads, Adam m and v, batch
-        let stateMB = Double(4 * stateFloats) / Double(1 << 20)
+        // Memory of a step against params + Adam state + batch (the bound is 1.3×): the step's
+        // temporaries are the growth of the peak resident set over the setup; grads count as extra.
+        let baseMB = Double(4 * (3 * sae.layout.count + batch * dIn)) / Double(1 << 20)
+        let gradsMB = Double(4 * sae.layout.count) / Double(1 << 20)
+        let extraMB = max(0, stepPeakMB - setupMB)
+        let memoryRatio = (baseMB + gradsMB + extraMB) / baseMB
 
         if json {
             var out: [String: Any] = ["tokens_per_s": tokensPerS, "step_ms": median * 1e3, "gflops": gflops]
@@ -85,15 +89,24 @@ struct SAEStepBench: ParsableCommand {
             out["dead_fraction"] = deadFraction
             out["threads"] = BLAS.threads
             out["core"] = BLAS.coreName
-            out["peak_rss_mb"] = peakMB
-            out["state_mb"] = stateMB
+            out["params_adam_batch_mb"] = baseMB
+            out["step_temporaries_mb"] = extraMB
+            out["memory_ratio"] = memoryRatio
             printJSON(out)
         } else {
             let shape = "\(arch) d=\(dIn) m=\(dSAE) k=\(k) B=\(batch) (\(BLAS.coreName), \(BLAS.threads) threads)"
             let speed = String(format: "%.1f ms/step, %.0f tokens/s, %.1f GFLOP/s", median * 1e3, tokensPerS, gflops)
             let share = String(format: "%.0f%% of sgemm %.1f GFLOP/s", 100 * gflops / sgemmGflops, sgemmGflops)
-            let memory = String(format: "peak RSS %.0f MB (params+grads+Adam+batch %.0f MB)", peakMB, stateMB)
+            let memory = String(format: "memory %.2f× of params+Adam+batch %.1f MB (grads %.1f MB, step temporaries %.1f MB)",
+                                memoryRatio, baseMB, gradsMB, extraMB)
             print("\(shape): \(speed) = \(share); \(memory)")
         }
     }
+}
+
+/// Peak resident set size of this process so far, in MiB.
+func peakResidentMB() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
 }

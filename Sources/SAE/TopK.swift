@@ -34,11 +34,12 @@ struct TopKSelection {
 
 extension SAE {
     /// Rows of the encoder computed per sgemm: bounds the [rows, m] pre-activation buffer (topk).
-    static var encoderRowChunk: Int { 1024 }
+    static var encoderRowChunk: Int { 256 }
 
-    /// Encoder plus selection. `xt` is x̃ [B,d]. BatchTopK needs the whole [B,m] at once (a global
+    /// Encoder plus selection on the raw batch x [B,d] (x̃ = x − b_dec is formed per row chunk).
+    /// BatchTopK needs the whole [B,m] at once (a global
     /// selection); TopK streams row chunks so only O(B·k) survives.
-    func topkSelect(_ xt: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
+    func topkSelect(_ x: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
         let d = config.dIn, m = config.dSAE, k = config.k
         let batchTopK = config.architecture == .batchtopk
         let deadIdx: [Int32] = deadMask.map { mask in (0..<m).filter { mask[$0] }.map { Int32($0) } } ?? []
@@ -48,6 +49,7 @@ extension SAE {
         let chunk = batchTopK ? B : min(B, Self.encoderRowChunk)
 
         var pre = [Float](repeating: 0, count: chunk * m)
+        var xt = [Float](repeating: 0, count: chunk * d)
         var topVal = [Float](repeating: 0, count: batchTopK ? 0 : B * k)
         var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
@@ -61,9 +63,10 @@ extension SAE {
             var c0 = 0
             while c0 < B {
                 let n = min(chunk, B - c0)
-                pre.withUnsafeMutableBufferPointer { pb in
+                pre.withUnsafeMutableBufferPointer { pb in xt.withUnsafeMutableBufferPointer { xtb in
                     // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
-                    sgemm(.none, .transposed, m: n, n: m, k: d, a: xt + c0 * d, lda: d, b: W_encT, ldb: d,
+                    subtractRowVector(x + c0 * d, p + layout.b_dec.lowerBound, xtb.baseAddress!, rows: n, n: d)
+                    sgemm(.none, .transposed, m: n, n: m, k: d, a: xtb.baseAddress!, lda: d, b: W_encT, ldb: d,
                           c: pb.baseAddress!, ldc: m)
                     if batchTopK {
                         addRowVector(pb.baseAddress!, b_enc, rows: n, n: m)
@@ -83,7 +86,7 @@ extension SAE {
                                           outIdx: ai.baseAddress! + c0 * kAux, outVal: av.baseAddress! + c0 * kAux)
                         } }
                     }
-                }
+                } }
                 c0 += n
             }
         }
@@ -96,11 +99,7 @@ extension SAE {
     /// the same selection, then dense [B,m] matrices and sgemms for decode and backward.
     func topkLossAndGradients(_ batch: Tensor, _ grads: inout [Float], deadMask: [Bool]?, dense: Bool) -> StepStatistics {
         let d = config.dIn, m = config.dSAE, B = batch.rows
-        var xt = [Float](repeating: 0, count: B * d)
-        params.withUnsafeBufferPointer { p in batch.withConstBuffer { x in xt.withUnsafeMutableBufferPointer { o in
-            subtractRowVector(x.baseAddress!, p.baseAddress! + layout.b_dec.lowerBound, o.baseAddress!, rows: B, n: d)
-        } } }
-        let sel = xt.withUnsafeBufferPointer { topkSelect($0.baseAddress!, rows: B, deadMask: deadMask) }
+        let sel = batch.withConstBuffer { topkSelect($0.baseAddress!, rows: B, deadMask: deadMask) }
 
         var stats = StepStatistics()
         stats.rows = B
@@ -126,9 +125,9 @@ extension SAE {
         stats.loss = stats.mse + stats.auxLoss
 
         if dense {
-            denseBackward(sel, rows: B, xt: xt, G: G, Gaux: Gaux, grads: &grads)
+            denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
         } else {
-            sparseBackward(sel, rows: B, xt: xt, G: G, Gaux: Gaux, grads: &grads)
+            sparseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
         }
         // ∂L/∂b_dec = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j
         withPointers(params, &grads) { p, g in
@@ -187,7 +186,7 @@ extension SAE {
     }
 
     /// Sparse backward: per-row dot products for ∂L/∂pre, then latent-bucketed weight gradients.
-    func sparseBackward(_ sel: TopKSelection, rows B: Int, xt: [Float], G: [Float], Gaux: [Float], grads: inout [Float]) {
+    func sparseBackward(_ sel: TopKSelection, rows B: Int, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
         let d = config.dIn, m = config.dSAE
         // ∂L/∂pre_bj = g_b·W_dec,j for each active (b, j); kind 1 = AuxK entries (their g is Gaux).
         let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])
@@ -225,14 +224,16 @@ extension SAE {
             }
         }
         // Each latent j: ∂W_dec,j = Σ f·g_b, ∂W_enc,j = Σ dpre·x̃_b, ∂b_enc,j = Σ dpre.
-        grads.withUnsafeMutableBufferPointer { gr in
-            xt.withUnsafeBufferPointer { xb in G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
+        let bDec = Array(params[layout.b_dec])
+        grads.withUnsafeMutableBufferPointer { gr in bDec.withUnsafeBufferPointer { bd in
+            x.withConstBuffer { xb in G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
             count.withUnsafeBufferPointer { cb in eRow.withUnsafeBufferPointer { er in eF.withUnsafeBufferPointer { ef in
             eD.withUnsafeBufferPointer { ed in eKind.withUnsafeBufferPointer { ek in
                 let box = UncheckedSendable((gr.baseAddress!, xb.baseAddress!, gb.baseAddress!, ab.baseAddress,
-                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ed.baseAddress!, ek.baseAddress!))
+                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ed.baseAddress!, ek.baseAddress!,
+                                             bd.baseAddress!))
                 parallelRanges(m, grain: 32) { r in
-                    let (gr, xt, G, Gaux, cnt, er, ef, ed, ek) = box.value
+                    let (gr, x, G, Gaux, cnt, er, ef, ed, ek, b_dec) = box.value
                     let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
                     let db_enc = gr + layout.b_enc.lowerBound
                     for j in r {
@@ -241,19 +242,23 @@ extension SAE {
                             let b = Int(er[e])
                             let g = (ek[e] == 0 ? G : Gaux!) + b * d
                             axpy(dWdec + j * d, ef[e], g, d)
-                            axpy(dWenc + j * d, ed[e], xt + b * d, d)
+                            axpy(dWenc + j * d, ed[e], x + b * d, d)
                             bsum += ed[e]
                         }
                         db_enc[j] = bsum
+                        // Σ dpre·x̃_b = Σ dpre·x_b − (Σ dpre)·b_dec: no [B,d] copy of x̃ is needed.
+                        axpy(dWenc + j * d, -bsum, b_dec, d)
                     }
                 }
             } } } } } } } }
-        }
+        } }
     }
 
     /// Reference backward through dense [B,m] matrices and sgemms (tests only).
-    func denseBackward(_ sel: TopKSelection, rows B: Int, xt: [Float], G: [Float], Gaux: [Float], grads: inout [Float]) {
+    func denseBackward(_ sel: TopKSelection, rows B: Int, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
         let d = config.dIn, m = config.dSAE
+        let b_dec = Array(params[layout.b_dec])
+        let xt = (0 ..< B * d).map { x.storage[$0] - b_dec[$0 % d] }
         let sets = [(sel.main, G)] + (sel.aux.map { [($0, Gaux)] } ?? [])
         withPointers(params, &grads) { p, gr in
             for (s, g) in sets {
