@@ -29,7 +29,8 @@ extension NanochatModel {
         for h in hooks where h.layer >= config.nLayer {
             throw NanochatError.hookLayerOutOfRange(hook: h.name, layers: config.nLayer)
         }
-        let cache = try makeCache(batch: b, capacity: t)
+        let cache = KVCache(batch: b, capacity: t, layers: config.nLayer, kvWidth: config.nKVHead * config.headDim,
+                            width: config.nEmbd, transient: true)
         let deepest = logits ? nil : hooks.map(\.depth).max() ?? -1
         return run(ids: ids, batch: b, queries: t, cache: cache, logits: logits ? .all : .none,
                    capture: Set(hooks), stopAfterDepth: deepest, callback: callback)
@@ -79,8 +80,9 @@ extension NanochatModel {
 
         // Scratch: one allocation, named views (shapes in comments).
         let sizes = [N * C, N * C, N * C, N * C, N * KD, N * KD, N * C, N * C, N * 4 * C, N * C]
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: sizes.reduce(0, +))
-        defer { scratch.deallocate() }
+        let workspace = scratchPool.take(sizes.reduce(0, +))
+        defer { scratchPool.give(workspace) }
+        let scratch = workspace.base
         var views: [UnsafeMutablePointer<Float>] = []
         var o = 0
         for s in sizes { views.append(scratch + o); o += s }
@@ -189,13 +191,17 @@ extension NanochatModel {
                     for j in (rows.lowerBound * KD)..<(rows.upperBound * KD) { k[j] *= qkScale }
                 }
             }
-            // Append k, v to the cache: [B, capacity, Hkv·D] at positions start ..< start+tq.
-            for b in 0..<B {
-                let dst = (b * cap + start) * KD, src = b * tq * KD
-                (cache.keys[i] + dst).update(from: k + src, count: tq * KD)
-                (cache.values[i] + dst).update(from: v + src, count: tq * KD)
+            // Append k, v to the cache: [B, capacity, Hkv·D] at positions start ..< start+tq
+            // (a transient cache is k and v themselves).
+            if !cache.transient {
+                for b in 0..<B {
+                    let dst = (b * cap + start) * KD, src = b * tq * KD
+                    (cache.keys[i] + dst).update(from: k + src, count: tq * KD)
+                    (cache.values[i] + dst).update(from: v + src, count: tq * KD)
+                }
             }
-            attention(q: q, k: cache.keys[i], v: cache.values[i], y: y, batch: B, queries: tq, start: start,
+            attention(q: q, k: cache.transient ? k : cache.keys[i], v: cache.transient ? v : cache.values[i],
+                      y: y, batch: B, queries: tq, start: start,
                       capacity: cap, heads: H, kvHeads: Hkv, headDim: D, window: windows[i])
             sgemm(.none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: block.attnProj, ldb: C, c: a, ldc: C)
             if emit(i, .attnOut, a) { return output }
@@ -232,7 +238,9 @@ extension NanochatModel {
         }
         forRows(rows, width: C) { norm(h, into: h, rows: $0, width: C) }
         let V = c.vocabSize
-        var logits = Tensor(shape: [B, selection == .all ? tq : 1, V])
+        // Uninitialised: the sgemm writes every element (beta = 0).
+        var logits = Tensor(shape: [B, selection == .all ? tq : 1, V],
+                            storage: [Float](unsafeUninitializedCapacity: rows * V) { _, n in n = rows * V })
         logits.withBuffer { lb in
             sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
             // tanh(y) = (e^{2y} − 1) / (e^{2y} + 1), |y| clamped to 9 where tanh is 1 in Float32:

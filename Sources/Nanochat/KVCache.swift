@@ -14,11 +14,15 @@ public final class KVCache {
     /// norm(wte[last token]) per row, before the smear: [B, C].
     var previousEmbedding: [Float]
 
-    init(batch: Int, capacity: Int, layers: Int, kvWidth: Int, width: Int) {
-        self.batch = batch; self.capacity = capacity; self.kvWidth = kvWidth
-        let n = batch * capacity * kvWidth
-        keys = (0..<layers).map { _ in .allocate(capacity: max(n, 1)) }
-        values = (0..<layers).map { _ in .allocate(capacity: max(n, 1)) }
+    /// A one-pass cache (full forward from position 0): attention reads the pass's own k and v
+    /// buffers, so nothing is allocated or copied here.
+    let transient: Bool
+
+    init(batch: Int, capacity: Int, layers: Int, kvWidth: Int, width: Int, transient: Bool = false) {
+        self.batch = batch; self.capacity = capacity; self.kvWidth = kvWidth; self.transient = transient
+        let n = transient ? 0 : batch * capacity * kvWidth
+        keys = transient ? [] : (0..<layers).map { _ in .allocate(capacity: max(n, 1)) }
+        values = transient ? [] : (0..<layers).map { _ in .allocate(capacity: max(n, 1)) }
         previousEmbedding = Array(repeating: 0, count: batch * width)
     }
 

@@ -19,6 +19,8 @@ public final class NanochatModel: @unchecked Sendable {
     public let windows: [Int]
     let store: ParameterStore
     let rotary: RotaryTable
+    /// Scratch memory of the forward pass, reused between calls.
+    let scratchPool = ScratchPool()
 
     /// Pointers into `store` for one block; weights are [out, in].
     struct Block {
