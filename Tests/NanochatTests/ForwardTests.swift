@@ -54,7 +54,8 @@ import Testing
         #expect(seen.last == hook)
         #expect(seen == HookPoint.all(nLayer: 4).filter { $0 <= hook })
         let full = try model.forward(tokens: [Array(ref.tokens[0].prefix(32))], hooks: [hook])
-        #expect(out.activations[hook] == full.activations[hook])
+        // Same values (up to OpenBLAS splitting work differently when other tests run alongside).
+        #expect(try #require(out.activations[hook]).maxAbsDifference(try #require(full.activations[hook])) < 1e-5)
     }
 
     @Test func callbackCanSteerTheResidual() throws {
@@ -75,7 +76,7 @@ import Testing
         #expect(logits.maxAbsDifference(clean) > 1e-3)
         // A callback that writes nothing changes nothing.
         let same = try #require(try model.forward(tokens: tokens) { _ in }.logits)
-        #expect(same == clean)
+        #expect(same.maxAbsDifference(clean) < 1e-4)
     }
 
     @Test func refusesBadTokens() throws {
