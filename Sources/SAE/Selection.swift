@@ -8,12 +8,12 @@ import Tensors
 /// For each of `rows` rows: the latents `candidates[t]` (t < n) with the k largest values
 /// `pre[b·m + candidates[t]]`, written to `outIdx`/`outVal` [rows, k] in candidate order.
 func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [Int32], k: Int,
-                   outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>) {
+                   outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     let n = candidates.count
     precondition(k >= 1 && k <= n, "selectLargest: k = \(k) of \(n) candidates")
     candidates.withUnsafeBufferPointer { cb in
         let box = UncheckedSendable((pre, cb.baseAddress!, outIdx, outVal))
-        parallelRanges(rows, grain: 16) { r in
+        rowRanges(rows, grain: 16, parallel: parallel) { r in
             let (pre, cand, outIdx, outVal) = box.value
             var gathered = [Float](repeating: 0, count: n), scratch = gathered
             for b in r {
@@ -42,12 +42,12 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
 /// t on the row's k-th largest (k blocks each hold an element ≥ t), so only elements ≥ t (about 2k of
 /// them) are ranked. One vectorisable pass over the row plus work on O(k) elements.
 func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, m: Int, k: Int,
-                  outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>) {
+                  outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     precondition(k >= 1 && k <= m, "topKWithBias: k = \(k) of \(m)")
     let blockSize = max(1, m / (4 * k))
     let blocks = (m + blockSize - 1) / blockSize
     let box = UncheckedSendable((pre, bias, outIdx, outVal))
-    parallelRanges(rows, grain: 8) { r in
+    rowRanges(rows, grain: 8, parallel: parallel) { r in
         let (pre, bias, outIdx, outVal) = box.value
         var maxima = [Float](repeating: 0, count: blocks)
         var cand: [(Float, Int32)] = []
@@ -57,16 +57,39 @@ func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, 
             maxima.withUnsafeMutableBufferPointer { mx in
                 for blk in 0..<blocks {
                     let lo = blk * blockSize, hi = min(m, lo + blockSize)
-                    var best = -Float.infinity
-                    for j in lo..<hi { let v = row[j] + bias[j]; row[j] = v; best = max(best, v) }
+                    var j = lo
+                    var acc = SIMD8<Float>(repeating: -.infinity)
+                    while j + 8 <= hi {        // explicit SIMD: a float max-reduction is not auto-vectorised
+                        let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+                            + UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                        acc = pointwiseMax(acc, v)
+                        j += 8
+                    }
+                    var best = acc.max()
+                    while j < hi { let v = row[j] + bias[j]; row[j] = v; best = max(best, v); j += 1 }
                     mx[blk] = best
                 }
             }
             let t = kthLargest(&maxima, k)
             cand.removeAll(keepingCapacity: true)
-            for j in 0..<m where row[j] >= t { cand.append((row[j], Int32(j))) }
+            var j = 0
+            let tv = SIMD8<Float>(repeating: t)
+            while j + 8 <= m {                 // skip groups of 8 with nothing ≥ t
+                let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+                if any(v .>= tv) { for i in j ..< j + 8 where row[i] >= t { cand.append((row[i], Int32(i))) } }
+                j += 8
+            }
+            while j < m { if row[j] >= t { cand.append((row[j], Int32(j))) }; j += 1 }
             cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             for s in 0..<k { outVal[b * k + s] = cand[s].0; outIdx[b * k + s] = cand[s].1 }
         }
     }
+}
+
+/// `parallelRanges`, or the whole range on this thread when `parallel` is false (callers that are
+/// already one of several workers).
+@inline(__always)
+func rowRanges(_ n: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
+    if parallel { parallelRanges(n, grain: grain, body) } else if n > 0 { body(0 ..< n) }
 }

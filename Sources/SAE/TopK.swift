@@ -48,8 +48,6 @@ extension SAE {
         let useAux = kAux > 0 && config.auxAlpha > 0
         let chunk = batchTopK ? B : min(B, Self.encoderRowChunk)
 
-        var pre = [Float](repeating: 0, count: chunk * m)
-        var xt = [Float](repeating: 0, count: chunk * d)
         var topVal = [Float](repeating: 0, count: batchTopK ? 0 : B * k)
         var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
@@ -57,39 +55,56 @@ extension SAE {
         var main = SparseActivations(start: [0], idx: [], val: [])
         var minKept: Float? = nil
 
+        // TopK: each core takes a contiguous slice of rows and runs single-threaded sgemm + selection
+        // on its own chunk buffers (they stay in its cache; no hand-offs between BLAS and our threads).
+        // BatchTopK: one multi-threaded sgemm over the whole batch, then the global selection.
+        let workers = batchTopK ? 1 : max(1, min(ProcessInfoCores.count, (B + chunk - 1) / chunk))
+        let rowsPerWorker = (B + workers - 1) / workers
+        let savedThreads = BLAS.threads
+        if workers > 1 { BLAS.setThreads(1) }
+        defer { if workers > 1 { BLAS.setThreads(savedThreads) } }
         params.withUnsafeBufferPointer { pp in
-            let p = pp.baseAddress!
-            let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound
-            var c0 = 0
-            while c0 < B {
-                let n = min(chunk, B - c0)
-                pre.withUnsafeMutableBufferPointer { pb in xt.withUnsafeMutableBufferPointer { xtb in
-                    // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
-                    subtractRowVector(x + c0 * d, p + layout.b_dec.lowerBound, xtb.baseAddress!, rows: n, n: d)
-                    sgemm(.none, .transposed, m: n, n: m, k: d, a: xtb.baseAddress!, lda: d, b: W_encT, ldb: d,
-                          c: pb.baseAddress!, ldc: m)
-                    if batchTopK {
-                        addRowVector(pb.baseAddress!, b_enc, rows: n, n: m)
-                        (main, minKept) = batchTopKSelect(UnsafeBufferPointer(rebasing: pb[0 ..< n * m]), rows: n, m: m,
-                                                          keep: k * n)
-                    } else {
-                        // pre += b_enc fused with the per-row selection.
-                        topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
-                            topKWithBias(pre: pb.baseAddress!, bias: b_enc, rows: n, m: m, k: k,
-                                         outIdx: ti.baseAddress! + c0 * k, outVal: tv.baseAddress! + c0 * k)
-                        } }
-                    }
-                    if useAux {
-                        // The k_aux largest dead pre-activations of each row (AuxK).
-                        auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
-                            selectLargest(pre: pb.baseAddress!, m: m, rows: n, candidates: deadIdx, k: kAux,
-                                          outIdx: ai.baseAddress! + c0 * kAux, outVal: av.baseAddress! + c0 * kAux)
-                        } }
-                    }
-                } }
-                c0 += n
+        topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
+        auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
+            let box = UncheckedSendable((pp.baseAddress!, tv.baseAddress, ti.baseAddress, av.baseAddress, ai.baseAddress))
+            let encodeRows = { (w: Int) -> (SparseActivations, Float?)? in
+                let (p, tv, ti, av, ai) = box.value
+                let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
+                var pre = [Float](repeating: 0, count: chunk * m), xt = [Float](repeating: 0, count: chunk * d)
+                var result: (SparseActivations, Float?)? = nil
+                var c0 = w * rowsPerWorker
+                let end = min(B, c0 + rowsPerWorker)
+                while c0 < end {
+                    let n = min(chunk, end - c0)
+                    pre.withUnsafeMutableBufferPointer { pb in xt.withUnsafeMutableBufferPointer { xtb in
+                        let pre = pb.baseAddress!, xt = xtb.baseAddress!
+                        // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
+                        for t in 0 ..< n * d { xt[t] = x[c0 * d + t] - b_dec[t % d] }
+                        sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, c: pre, ldc: m)
+                        if batchTopK {
+                            addRowVector(pre, b_enc, rows: n, n: m)
+                            result = batchTopKSelect(UnsafeBufferPointer(start: pre, count: n * m), rows: n, m: m, keep: k * n)
+                        } else {
+                            // pre += b_enc fused with the per-row selection.
+                            topKWithBias(pre: pre, bias: b_enc, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
+                                         outVal: tv! + c0 * k, parallel: workers == 1)
+                        }
+                        if useAux {
+                            // The k_aux largest dead pre-activations of each row (AuxK).
+                            selectLargest(pre: pre, m: m, rows: n, candidates: deadIdx, k: kAux, outIdx: ai! + c0 * kAux,
+                                          outVal: av! + c0 * kAux, parallel: workers == 1)
+                        }
+                    } }
+                    c0 += n
+                }
+                return result
             }
-        }
+            if workers == 1 {
+                if let r = encodeRows(0) { (main, minKept) = r }
+            } else {
+                parallelFor(workers) { w in _ = encodeRows(w) }
+            }
+        } } } } }
         if !batchTopK { main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil) }
         let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: nil) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
