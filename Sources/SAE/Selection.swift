@@ -36,12 +36,12 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
     }
 }
 
-/// Per-row top-k of pre + bias for TopK, fused with the bias add (pre is updated in place to
-/// pre + bias, which AuxK then reads). Same set and order as `topKRows` (descending, ties to the
-/// lower index), but cheaper for k ≪ m: the k-th largest of the maxima of ~4k blocks is a lower bound
-/// t on the row's k-th largest (k blocks each hold an element ≥ t), so only elements ≥ t (about 2k of
-/// them) are ranked. One vectorisable pass over the row plus work on O(k) elements.
-func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, m: Int, k: Int,
+/// Per-row top-k for TopK: same set and order as `topKRows` (descending, ties to the lower index),
+/// but cheaper for k ≪ m. The k-th largest of the maxima of ~4k blocks is a lower bound t on the
+/// row's k-th largest (k blocks each hold an element ≥ t), so only the blocks whose maximum reaches t
+/// are scanned again, and only their elements ≥ t (about 2k) are ranked: one vectorisable read of
+/// the row plus O(k) work. With `bias`, pre ← pre + bias first, in the same pass (AuxK reads it).
+func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, m: Int, k: Int,
                   outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     precondition(k >= 1 && k <= m, "topKWithBias: k = \(k) of \(m)")
     let blockSize = max(1, m / (4 * k))
@@ -49,38 +49,39 @@ func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, 
     let box = UncheckedSendable((pre, bias, outIdx, outVal))
     rowRanges(rows, grain: 8, parallel: parallel) { r in
         let (pre, bias, outIdx, outVal) = box.value
-        var maxima = [Float](repeating: 0, count: blocks)
+        var maxima = [Float](repeating: 0, count: blocks), sorted = maxima
         var cand: [(Float, Int32)] = []
         cand.reserveCapacity(4 * k)
         for b in r {
             let row = pre + b * m
+            if let bias { for j in 0..<m { row[j] += bias[j] } }
             maxima.withUnsafeMutableBufferPointer { mx in
                 for blk in 0..<blocks {
                     let lo = blk * blockSize, hi = min(m, lo + blockSize)
+                    // Eight independent running maxima so the loop vectorises (a single float
+                    // max-reduction would not be reordered by the compiler).
                     var j = lo
-                    var acc = SIMD8<Float>(repeating: -.infinity)
-                    while j + 8 <= hi {        // explicit SIMD: a float max-reduction is not auto-vectorised
-                        let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
-                            + UnsafeRawPointer(bias + j).loadUnaligned(as: SIMD8<Float>.self)
-                        UnsafeMutableRawPointer(row + j).storeBytes(of: v, as: SIMD8<Float>.self)
-                        acc = pointwiseMax(acc, v)
+                    var a0 = -Float.infinity, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+                    while j + 8 <= hi {
+                        a0 = row[j] > a0 ? row[j] : a0; a1 = row[j + 1] > a1 ? row[j + 1] : a1
+                        a2 = row[j + 2] > a2 ? row[j + 2] : a2; a3 = row[j + 3] > a3 ? row[j + 3] : a3
+                        a4 = row[j + 4] > a4 ? row[j + 4] : a4; a5 = row[j + 5] > a5 ? row[j + 5] : a5
+                        a6 = row[j + 6] > a6 ? row[j + 6] : a6; a7 = row[j + 7] > a7 ? row[j + 7] : a7
                         j += 8
                     }
-                    var best = acc.max()
-                    while j < hi { let v = row[j] + bias[j]; row[j] = v; best = max(best, v); j += 1 }
+                    var best = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+                    while j < hi { best = max(best, row[j]); j += 1 }
                     mx[blk] = best
                 }
             }
-            let t = kthLargest(&maxima, k)
+            for i in 0..<blocks { sorted[i] = maxima[i] }
+            let t = kthLargest(&sorted, k)
             cand.removeAll(keepingCapacity: true)
-            var j = 0
-            let tv = SIMD8<Float>(repeating: t)
-            while j + 8 <= m {                 // skip groups of 8 with nothing ≥ t
-                let v = UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
-                if any(v .>= tv) { for i in j ..< j + 8 where row[i] >= t { cand.append((row[i], Int32(i))) } }
-                j += 8
+            for blk in 0..<blocks where maxima[blk] >= t {
+                for j in (blk * blockSize) ..< min(m, (blk + 1) * blockSize) where row[j] >= t {
+                    cand.append((row[j], Int32(j)))
+                }
             }
-            while j < m { if row[j] >= t { cand.append((row[j], Int32(j))) }; j += 1 }
             cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
             for s in 0..<k { outVal[b * k + s] = cand[s].0; outIdx[b * k + s] = cand[s].1 }
         }

@@ -80,13 +80,14 @@ extension SAE {
                         let pre = pb.baseAddress!, xt = xtb.baseAddress!
                         // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
                         for t in 0 ..< n * d { xt[t] = x[c0 * d + t] - b_dec[t % d] }
-                        sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, c: pre, ldc: m)
+                        // C starts as b_enc in every row and sgemm adds with beta = 1: the bias costs
+                        // no pass of its own (OpenBLAS would otherwise zero C first).
+                        for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
+                        sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
                         if batchTopK {
-                            addRowVector(pre, b_enc, rows: n, n: m)
                             result = batchTopKSelect(UnsafeBufferPointer(start: pre, count: n * m), rows: n, m: m, keep: k * n)
                         } else {
-                            // pre += b_enc fused with the per-row selection.
-                            topKWithBias(pre: pre, bias: b_enc, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
+                            topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
                                          outVal: tv! + c0 * k, parallel: workers == 1)
                         }
                         if useAux {
