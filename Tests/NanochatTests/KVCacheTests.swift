@@ -30,6 +30,32 @@ import Testing
         #expect(worst < 1e-4)
     }
 
+    @Test func hookCallbacksSteerDecodingAsTheyDoTheFullForward() throws {
+        let model = Loaded.d4, tokens = [4087, 464, 532, 1450, 438, 327, 589, 298]
+        let point = HookPoint(layer: 1, kind: .residPost)
+        var positions: [Int] = []
+        // Halve one residual; the same edit at every position must give the same logits either way.
+        let steer: HookCallback = { act in
+            guard act.point == point else { return }
+            positions.append(contentsOf: (0..<act.tokens).map { act.startPosition + $0 })
+            for i in act.values.indices { act.values[i] *= 0.5 }
+        }
+        let full = try #require(try model.forward(tokens: [tokens], callback: steer).logits)
+        let clean = try #require(try model.forward(tokens: [tokens]).logits)
+        #expect(positions == Array(0..<8))
+        positions = []
+        let cache = try model.makeCache(batch: 1, capacity: tokens.count)
+        _ = try model.decode(tokens: [Array(tokens[0..<5])], cache: cache, callback: steer)
+        var last = Tensor(shape: [1])
+        for t in 5..<8 { last = try #require(try model.decode(tokens: [[tokens[t]]], cache: cache, callback: steer).logits) }
+        #expect(positions == Array(0..<8))
+        let V = model.config.vocabSize
+        let fullLast = Tensor(shape: [1, 1, V], storage: Array(full.storage[(7 * V)..<(8 * V)]))
+        let cleanLast = Tensor(shape: [1, 1, V], storage: Array(clean.storage[(7 * V)..<(8 * V)]))
+        #expect(last.maxAbsDifference(fullLast) < 1e-4)
+        #expect(last.maxAbsDifference(cleanLast) > 1e-2)
+    }
+
     @Test func decodingPastTheCacheIsRefused() throws {
         let model = Loaded.v0
         let cache = try model.makeCache(batch: 1, capacity: 2)

@@ -48,6 +48,20 @@ import Testing
         #expect(tok.decode([c3]) == "\u{FFFD}")
     }
 
+    @Test func picklesOtherThanATiktokenEncodingAreRefused() throws {
+        // Protocol 2: GLOBAL os.system, STOP — a pickle that would run code if trusted.
+        let path = Fixtures.temporaryPath(".pkl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        FileManager.default.createFile(atPath: path, contents: Data([0x80, 0x02] + Array("cos\nsystem\n.".utf8)))
+        do {
+            _ = try Tokenizer(path: path)
+            Issue.record("a pickle naming os.system was accepted")
+        } catch {
+            #expect("\(error)".contains("os.system") && "\(error)".contains(path))
+        }
+        #expect(throws: NanochatError.self) { try Tokenizer(path: path + ".missing") }
+    }
+
     @Test func vocabularyMismatchIsRefused() throws {
         let ranks = Dictionary(uniqueKeysWithValues: (0..<256).map { ([UInt8($0)], $0) })
         let small = try Tokenizer(ranks: ranks, specialTokens: ["<|bos|>": 256])
