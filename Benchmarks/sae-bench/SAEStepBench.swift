@@ -23,6 +23,9 @@ struct SAEStepBench: ParsableCommand {
     @Option(help: "BLAS threads (default: OpenBLAS's choice).") var threads: Int?
     @Option(name: .customLong("dead-fraction"),
             help: "Fraction of latents marked dead, so AuxK runs (topk, batchtopk; 0 = AuxK off).") var deadFraction = 0.0
+    @Option(name: .customLong("encoder-workers"),
+            help: "topk/batchtopk: row slices encoded concurrently with single-threaded BLAS (default: all cores; 1 = multi-threaded sgemm).")
+    var encoderWorkers: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -30,8 +33,12 @@ struct SAEStepBench: ParsableCommand {
             throw ValidationError("--arch must be one of topk, batchtopk, relu, gated, jumprelu; got \(arch)")
         }
         if let threads { BLAS.setThreads(threads) }
+        let machineThreads = BLAS.threads
         var rng = Xoshiro256(seed: 0)
         var sae = try SAE(config: SAEConfig(architecture: architecture, dIn: dIn, dSAE: dSAE, k: k, l1: 1e-3), rng: &rng)
+        // TopK/BatchTopK: one encoder worker per BLAS thread, each calling single-threaded sgemm.
+        let workers = architecture.usesAuxK ? (encoderWorkers ?? machineThreads) : 1
+        if workers > 1 { sae.encoderWorkers = workers; BLAS.setThreads(1) }
         let x = Tensor.randomNormal(shape: [batch, dIn], rng: &rng)
         try sae.initializeDecoderBias(from: x)
         var grads = [Float](repeating: 0, count: sae.layout.count)
@@ -62,7 +69,8 @@ struct SAEStepBench: ParsableCommand {
         }
         let gflops = tokensPerS * flopsPerToken * Double(dIn * dSAE) * 1e-9
 
-        // The encoder's product alone, same layout (x̃ [B,d] · (W_encᵀ [m,d])ᵀ).
+        // The encoder's product alone, same layout (x̃ [B,d] · (W_encᵀ [m,d])ᵀ), on every BLAS thread.
+        BLAS.setThreads(machineThreads)
         let a = Tensor.randomNormal(shape: [batch, dIn], rng: &rng), b = Tensor.randomNormal(shape: [dSAE, dIn], rng: &rng)
         var c = Tensor(shape: [batch, dSAE])
         let sgemmSeconds = a.withConstBuffer { pa in b.withConstBuffer { pb in c.withBuffer { pc in
@@ -87,14 +95,15 @@ struct SAEStepBench: ParsableCommand {
             out["arch"] = arch
             out["d_in"] = dIn; out["d_sae"] = dSAE; out["k"] = k; out["batch"] = batch; out["steps"] = steps
             out["dead_fraction"] = deadFraction
-            out["threads"] = BLAS.threads
+            out["threads"] = machineThreads
+            out["encoder_workers"] = workers
             out["core"] = BLAS.coreName
             out["params_adam_batch_mb"] = baseMB
             out["step_temporaries_mb"] = extraMB
             out["memory_ratio"] = memoryRatio
             printJSON(out)
         } else {
-            let shape = "\(arch) d=\(dIn) m=\(dSAE) k=\(k) B=\(batch) (\(BLAS.coreName), \(BLAS.threads) threads)"
+            let shape = "\(arch) d=\(dIn) m=\(dSAE) k=\(k) B=\(batch) (\(BLAS.coreName), \(machineThreads) threads, \(workers) encoder workers)"
             let speed = String(format: "%.1f ms/step, %.0f tokens/s, %.1f GFLOP/s", median * 1e3, tokensPerS, gflops)
             let share = String(format: "%.0f%% of sgemm %.1f GFLOP/s", 100 * gflops / sgemmGflops, sgemmGflops)
             let memory = String(format: "memory %.2f× of params+Adam+batch %.1f MB (grads %.1f MB, step temporaries %.1f MB)",

@@ -18,6 +18,11 @@ public struct SAE: Sendable {
     /// BatchTopK: running mean θ of each batch's smallest kept activation (0 until the first update).
     /// Inference and the jumprelu export use it. Unused by the other architectures.
     public var threshold: Float = 0
+    /// TopK/BatchTopK: how many row slices the encoder runs concurrently, each with its own sgemm
+    /// calls and selection. Set it to the core count with BLAS single-threaded (`BLAS.setThreads(1)`):
+    /// each core then works through its rows without hand-offs between BLAS's threads and ours.
+    /// 1 = one multi-threaded sgemm per chunk. Results do not depend on it.
+    public var encoderWorkers = 1
 
     /// A freshly initialised SAE, as the anchors do it: decoder rows are random unit directions
     /// (norm 0.1 for the L1-type architectures, after Anthropic's April 2024 update), W_enc = W_decᵀ,

@@ -36,7 +36,7 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
     }
 }
 
-/// Per-row top-k for TopK: same set and order as `topKRows` (descending, ties to the lower index),
+/// Per-row top-k for TopK: the same set as `topKRows` (ties to the lower index), written in index order,
 /// but cheaper for k ≪ m. The k-th largest of the maxima of ~4k blocks is a lower bound t on the
 /// row's k-th largest (k blocks each hold an element ≥ t), so only the blocks whose maximum reaches t
 /// are scanned again, and only their elements ≥ t (about 2k) are ranked: one vectorisable read of
@@ -50,8 +50,8 @@ func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
     rowRanges(rows, grain: 8, parallel: parallel) { r in
         let (pre, bias, outIdx, outVal) = box.value
         var maxima = [Float](repeating: 0, count: blocks), sorted = maxima
-        var cand: [(Float, Int32)] = []
-        cand.reserveCapacity(4 * k)
+        var cand: [(Float, Int32)] = [], scratch: [Float] = []
+        cand.reserveCapacity(4 * k); scratch.reserveCapacity(4 * k)
         for b in r {
             let row = pre + b * m
             if let bias { for j in 0..<m { row[j] += bias[j] } }
@@ -82,8 +82,17 @@ func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
                     cand.append((row[j], Int32(j)))
                 }
             }
-            cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            for s in 0..<k { outVal[b * k + s] = cand[s].0; outIdx[b * k + s] = cand[s].1 }
+            // The exact k-th largest among the candidates, then the set in index order (no sort).
+            scratch.removeAll(keepingCapacity: true)
+            for c in cand { scratch.append(c.0) }
+            let kth = kthLargest(&scratch, k)
+            var equalBudget = k
+            for c in cand where c.0 > kth { equalBudget -= 1 }
+            var o = b * k
+            for c in cand where c.0 > kth || (c.0 == kth && equalBudget > 0) {
+                if c.0 == kth { equalBudget -= 1 }
+                outVal[o] = c.0; outIdx[o] = c.1; o += 1
+            }
         }
     }
 }

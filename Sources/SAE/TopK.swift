@@ -37,8 +37,10 @@ extension SAE {
     static var encoderRowChunk: Int { 256 }
 
     /// Encoder plus selection on the raw batch x [B,d] (x̃ = x − b_dec is formed per row chunk).
-    /// BatchTopK needs the whole [B,m] at once (a global
-    /// selection); TopK streams row chunks so only O(B·k) survives.
+    /// TopK streams row chunks so only O(B·k) survives; BatchTopK keeps the whole [B,m] for its global
+    /// selection. With `encoderWorkers` > 1, each worker takes a contiguous slice of rows and runs its
+    /// own sgemm calls + selection on its own chunk buffers (they stay in its cache, and there are no
+    /// hand-offs between BLAS's threads and ours); run BLAS single-threaded then.
     func topkSelect(_ x: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
         let d = config.dIn, m = config.dSAE, k = config.k
         let batchTopK = config.architecture == .batchtopk
@@ -46,47 +48,42 @@ extension SAE {
         let nDead = deadIdx.count
         let kAux = min(config.effectiveAuxK, nDead)
         let useAux = kAux > 0 && config.auxAlpha > 0
-        let chunk = batchTopK ? B : min(B, Self.encoderRowChunk)
+        let chunk = min(B, Self.encoderRowChunk)
+        // Workers take whole chunks, so every chunk (and so every sgemm call) is the same for any
+        // worker count: results are bitwise independent of `encoderWorkers`.
+        let chunks = (B + chunk - 1) / chunk
+        let workers = max(1, min(encoderWorkers, chunks))
+        let rowsPerWorker = (chunks + workers - 1) / workers * chunk
 
         var topVal = [Float](repeating: 0, count: batchTopK ? 0 : B * k)
         var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
         var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
-        var main = SparseActivations(start: [0], idx: [], val: [])
-        var minKept: Float? = nil
+        var fullPre = [Float](repeating: 0, count: batchTopK ? B * m : 0)     // BatchTopK only
 
-        // TopK: each core takes a contiguous slice of rows and runs single-threaded sgemm + selection
-        // on its own chunk buffers (they stay in its cache; no hand-offs between BLAS and our threads).
-        // BatchTopK: one multi-threaded sgemm over the whole batch, then the global selection.
-        let workers = batchTopK ? 1 : max(1, min(ProcessInfoCores.count, (B + chunk - 1) / chunk))
-        let rowsPerWorker = (B + workers - 1) / workers
-        let savedThreads = BLAS.threads
-        if workers > 1 { BLAS.setThreads(1) }
-        defer { if workers > 1 { BLAS.setThreads(savedThreads) } }
         params.withUnsafeBufferPointer { pp in
         topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
         auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
-            let box = UncheckedSendable((pp.baseAddress!, tv.baseAddress, ti.baseAddress, av.baseAddress, ai.baseAddress))
-            let encodeRows = { (w: Int) -> (SparseActivations, Float?)? in
-                let (p, tv, ti, av, ai) = box.value
+        fullPre.withUnsafeMutableBufferPointer { fp in
+            let box = UncheckedSendable((pp.baseAddress!, tv.baseAddress, ti.baseAddress, av.baseAddress, ai.baseAddress,
+                                         fp.baseAddress, x))
+            let encodeRows = { (w: Int) in
+                let (p, tv, ti, av, ai, fullPre, x) = box.value
                 let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
-                var pre = [Float](repeating: 0, count: chunk * m), xt = [Float](repeating: 0, count: chunk * d)
-                var result: (SparseActivations, Float?)? = nil
+                var chunkPre = [Float](repeating: 0, count: batchTopK ? 0 : chunk * m)
+                var xtBuffer = [Float](repeating: 0, count: chunk * d)
                 var c0 = w * rowsPerWorker
                 let end = min(B, c0 + rowsPerWorker)
                 while c0 < end {
                     let n = min(chunk, end - c0)
-                    pre.withUnsafeMutableBufferPointer { pb in xt.withUnsafeMutableBufferPointer { xtb in
-                        let pre = pb.baseAddress!, xt = xtb.baseAddress!
-                        // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc
+                    chunkPre.withUnsafeMutableBufferPointer { cb in xtBuffer.withUnsafeMutableBufferPointer { xtb in
+                        let pre = batchTopK ? fullPre! + c0 * m : cb.baseAddress!, xt = xtb.baseAddress!
                         for t in 0 ..< n * d { xt[t] = x[c0 * d + t] - b_dec[t % d] }
-                        // C starts as b_enc in every row and sgemm adds with beta = 1: the bias costs
-                        // no pass of its own (OpenBLAS would otherwise zero C first).
+                        // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc. C starts as b_enc in every row and
+                        // sgemm adds with beta = 1, so the bias costs no pass of its own.
                         for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
                         sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
-                        if batchTopK {
-                            result = batchTopKSelect(UnsafeBufferPointer(start: pre, count: n * m), rows: n, m: m, keep: k * n)
-                        } else {
+                        if !batchTopK {
                             topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
                                          outVal: tv! + c0 * k, parallel: workers == 1)
                         }
@@ -98,15 +95,16 @@ extension SAE {
                     } }
                     c0 += n
                 }
-                return result
             }
-            if workers == 1 {
-                if let r = encodeRows(0) { (main, minKept) = r }
-            } else {
-                parallelFor(workers) { w in _ = encodeRows(w) }
-            }
-        } } } } }
-        if !batchTopK { main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil) }
+            if workers == 1 { encodeRows(0) } else { parallelFor(workers) { encodeRows($0) } }
+        } } } } } }
+
+        var main: SparseActivations, minKept: Float? = nil
+        if batchTopK {
+            (main, minKept) = fullPre.withUnsafeBufferPointer { batchTopKSelect($0, rows: B, m: m, keep: k * B) }
+        } else {
+            main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil)
+        }
         let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: nil) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
     }
