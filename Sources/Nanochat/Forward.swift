@@ -243,15 +243,9 @@ extension NanochatModel {
                             storage: [Float](unsafeUninitializedCapacity: rows * V) { _, n in n = rows * V })
         logits.withBuffer { lb in
             sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
-            // tanh(y) = (e^{2y} − 1) / (e^{2y} + 1), |y| clamped to 9 where tanh is 1 in Float32:
-            // expf is several times faster than tanhf, and the error (~2e-7 near 0) stays far
-            // below the 1e-4 the logits are held to.
-            let cap = profile.softcap, twoOverCap = 2 / cap, l = lb.baseAddress!
+            let cap = profile.softcap, inv = 1 / cap, l = lb.baseAddress!
             forRows(rows, width: V) { r in
-                for j in (r.lowerBound * V)..<(r.upperBound * V) {
-                    let e = Foundation.exp(min(max(l[j] * twoOverCap, -18), 18))
-                    l[j] = cap * (e - 1) / (e + 1)
-                }
+                for j in (r.lowerBound * V)..<(r.upperBound * V) { l[j] = cap * fastTanh(l[j] * inv) }
             }
         }
         output.logits = logits
@@ -278,4 +272,25 @@ func forRows(_ rows: Int, width: Int, _ body: (Range<Int>) -> Void) {
 func norm(_ x: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Range<Int>, width: Int) {
     let n = rows.count * width, o = rows.lowerBound * width
     rmsnormRows(UnsafeBufferPointer(start: x + o, count: n), UnsafeMutableBufferPointer(start: y + o, count: n), n: width)
+}
+
+/// tanh by the odd rational minimax fit [13/6] that Eigen uses for Float32 (clamped at ±7.9053,
+/// where tanh rounds to ±1). Plain arithmetic, so the loop vectorises: 2.5× faster than expf and
+/// 5× faster than tanhf; |error| < 4e-7 (so < 6e-6 on logits soft-capped at 15).
+@inline(__always)
+func fastTanh(_ x0: Float) -> Float {
+    let x = min(max(x0, -7.905_311_107_635_498), 7.905_311_107_635_498)
+    let x2 = x * x
+    var p: Float = -2.760_768_477_423_55e-16
+    p = p * x2 + 2.000_187_904_824_77e-13
+    p = p * x2 - 8.604_671_522_137_35e-11
+    p = p * x2 + 5.122_297_090_371_14e-08
+    p = p * x2 + 1.485_722_357_179_79e-05
+    p = p * x2 + 6.372_619_288_754_36e-04
+    p = p * x2 + 4.893_524_558_917_86e-03
+    var q: Float = 1.198_258_394_667_02e-06
+    q = q * x2 + 1.185_347_056_866_54e-04
+    q = q * x2 + 2.268_434_632_439_00e-03
+    q = q * x2 + 4.893_525_185_543_85e-03
+    return x * p / q
 }
