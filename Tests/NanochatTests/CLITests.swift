@@ -100,6 +100,13 @@ import Testing
         // vocab 4000 does not fit the 4096-row weights: the profile check names the keys.
         expectBadInput(try run(["generate", "--model", meta, "--tokenizer", Fixtures.tokenizerPath, "--prompt", "x", "--max-tokens", "1"]),
                        mentioning: "lm_head.weight")
+        // A tokenizer whose vocabulary is not the model's.
+        let tiny = Fixtures.temporaryPath(".pkl")
+        defer { try? FileManager.default.removeItem(atPath: tiny) }
+        FileManager.default.createFile(atPath: tiny, contents: Data(tinyTokenizerPickle(specials: [("<|bos|>", 256)])))
+        let mismatch = try run(["generate", "--model", Fixtures.d4Dir, "--tokenizer", tiny, "--prompt", "x", "--max-tokens", "1"])
+        expectBadInput(mismatch, mentioning: tiny)
+        #expect(mismatch.stderr.contains("257") && mismatch.stderr.contains("4096"))
         expectBadInput(try run(["generate", "--model", Fixtures.d4Dir, "--prompt", "x", "--max-tokens", "nine"]), mentioning: "--max-tokens")
         expectBadInput(try run(["forward", "--model", "/nonexistent", "--tokens", tokens, "--out", out]), mentioning: "/nonexistent")
         expectBadInput(try run(["generate", "--model", Fixtures.v0Model, "--prompt", "x", "--max-tokens", "1"]), mentioning: "--tokenizer")

@@ -71,3 +71,29 @@ struct GenerateReference: Decodable {
                                         from: Data(contentsOf: URL(fileURLWithPath: dir + "/generate.json")))
     }
 }
+
+/// A tokenizer.pkl written by hand (pickle protocol 4, as tiktoken's): a tiktoken Encoding with
+/// the 256 single bytes as ranks and the given special tokens.
+func tinyTokenizerPickle(specials: [(String, Int)]) -> [UInt8] {
+    var out: [UInt8] = [0x80, 0x04]
+    func str(_ s: String) {
+        let b = Array(s.utf8)
+        if b.count < 256 { out += [0x8c, UInt8(b.count)] + b } else {
+            out += [0x58] + withUnsafeBytes(of: UInt32(b.count).littleEndian, Array.init) + b
+        }
+    }
+    func int(_ i: Int) {
+        if i < 256 { out += [0x4b, UInt8(i)] } else { out += [0x4d, UInt8(i & 0xff), UInt8(i >> 8)] }
+    }
+    str("tiktoken.core"); str("Encoding"); out += [0x93, 0x29, 0x81]   // STACK_GLOBAL, (), NEWOBJ
+    out += [0x7d, 0x28]                                                  // {  MARK
+    str("name"); str("tiny")
+    str("pat_str"); str(Tokenizer.splitPattern)
+    str("mergeable_ranks"); out += [0x7d, 0x28]
+    for b in 0..<256 { out += [0x43, 0x01, UInt8(b)]; int(b) }           // SHORT_BINBYTES b → id
+    out += [0x75]                                                        // SETITEMS
+    str("special_tokens"); out += [0x7d, 0x28]
+    for (s, id) in specials { str(s); int(id) }
+    out += [0x75, 0x75, 0x62, 0x2e]                                      // SETITEMS SETITEMS BUILD STOP
+    return out
+}

@@ -62,6 +62,19 @@ import Testing
         #expect(throws: NanochatError.self) { try Tokenizer(path: path + ".missing") }
     }
 
+    @Test func loadsAHandWrittenPickle() throws {
+        let path = Fixtures.temporaryPath(".pkl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        FileManager.default.createFile(atPath: path, contents: Data(tinyTokenizerPickle(specials: [("<|bos|>", 256)])))
+        let tok = try Tokenizer(path: path)
+        #expect(tok.name == "tiny" && tok.vocabSize == 257)
+        #expect(try tok.bos == 256)
+        #expect(tok.encode("hé!") == [104, 0xC3, 0xA9, 33])
+        #expect(throws: NanochatError.vocabularyMismatch(tokenizer: path, tokenizerVocab: 257, modelVocab: 4096)) {
+            try tok.checkMatches(Loaded.d4, file: path)
+        }
+    }
+
     @Test func vocabularyMismatchIsRefused() throws {
         let ranks = Dictionary(uniqueKeysWithValues: (0..<256).map { ([UInt8($0)], $0) })
         let small = try Tokenizer(ranks: ranks, specialTokens: ["<|bos|>": 256])
