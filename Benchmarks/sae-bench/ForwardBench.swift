@@ -23,6 +23,7 @@ struct ForwardBench: ParsableCommand {
     @Option(help: "tokenizer.pkl: also measure tokenizer MB/s.") var tokenizer: String?
     @Option(parsing: .upToNextOption, help: "Parquet shards (column `text`) for the tokenizer measurement.")
     var corpus: [String] = []
+    @Option(help: "Also time greedy decoding of this many tokens with the KV cache (batch 1).") var decode = 0
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -55,7 +56,17 @@ struct ForwardBench: ParsableCommand {
         result["gflops"] = m.flopsPerToken(context: context) * Double(batch * context) / median * 1e-9
         result["load_s"] = Double(loaded - t0) * 1e-9
         result["first_forward_s"] = Double(first - t0) * 1e-9
-        if let tokenizer { result["tokenizer_mb_per_s"] = try tokenizerThroughput(tokenizer) }
+        if decode > 0 {
+            // Prompt of up to 64 tokens, then `decode` steps of one token each.
+            let prompt = Array(tokens[0].prefix(64))
+            let s = bestSeconds(repeats: 2) { _ = try! m.generate(prompt: prompt, maxTokens: decode) }
+            result["decode_tokens_per_s"] = Double(decode) / s
+        }
+        if let tokenizer {
+            let (single, batched) = try tokenizerThroughput(tokenizer)
+            result["tokenizer_mb_per_s"] = single
+            result["tokenizer_batch_mb_per_s"] = batched
+        }
         if json {
             printJSON(result)
         } else {
@@ -63,8 +74,9 @@ struct ForwardBench: ParsableCommand {
         }
     }
 
-    /// Tokenizer MB/s (UTF-8 bytes in) over the corpus, best of 3 passes.
-    func tokenizerThroughput(_ path: String) throws -> Double {
+    /// Tokenizer MB/s (UTF-8 bytes in) over the corpus, best of 2 passes after a warm-up: one
+    /// text at a time on one thread, and `encode(batch:)` over all cores.
+    func tokenizerThroughput(_ path: String) throws -> (Double, Double) {
         let tok = try Tokenizer(path: path)
         var texts: [String] = []
         if corpus.isEmpty {
@@ -78,7 +90,8 @@ struct ForwardBench: ParsableCommand {
         }
         let bytes = texts.reduce(0) { $0 + $1.utf8.count }
         let s = bestSeconds(repeats: 2) { for t in texts { _ = tok.encode(t) } }
-        return Double(bytes) / s / 1e6
+        let b = bestSeconds(repeats: 2) { _ = tok.encode(batch: texts) }
+        return (Double(bytes) / s / 1e6, Double(bytes) / b / 1e6)
     }
 
     /// Random weights for `c` in the `current` profile (as torch_nanochat.py bench-config).
