@@ -81,3 +81,16 @@ extension SAE {
         return total
     }
 }
+
+/// Splits the m latent columns of [rows, m] matrices into one range per core and runs
+/// body(columns, worker) for each in parallel: every worker owns its latents' accumulators, so
+/// per-latent sums need no locks and rows are still read in contiguous segments. Returns after all.
+func parallelColumns(_ m: Int, _ body: (Range<Int>, Int) -> Void) -> Int {
+    let workers = max(1, min(ProcessInfoCores.count, m / 64))
+    let per = (m + workers - 1) / workers
+    parallelFor(workers) { w in
+        let lo = w * per, hi = min(m, lo + per)
+        if lo < hi { body(lo ..< hi, w) }
+    }
+    return workers
+}

@@ -30,44 +30,61 @@ extension SAE {
         var dz = [Float](repeating: 0, count: chunk * m)
         var active = 0, l1 = 0.0, auxSSE = 0.0
         var dPiG = [Double](repeating: 0, count: m), dPiM = dPiG, dR = dPiG, dzSum = [Float](repeating: 0, count: m)
+        var counts = [Int64](repeating: 0, count: m)
+        var l1Partial = [Double](repeating: 0, count: ProcessInfoCores.count)
         forEachDenseChunk(batch, &grads) { c, p, g in
             Z.withUnsafeMutableBufferPointer { zb in F.withUnsafeMutableBufferPointer { fb in A.withUnsafeMutableBufferPointer { ab in
             DF.withUnsafeMutableBufferPointer { dfb in GG.withUnsafeMutableBufferPointer { gb in dz.withUnsafeMutableBufferPointer { dzb in
+            dPiG.withUnsafeMutableBufferPointer { pgb in dPiM.withUnsafeMutableBufferPointer { pmb in dR.withUnsafeMutableBufferPointer { rb in
+            dzSum.withUnsafeMutableBufferPointer { zsb in counts.withUnsafeMutableBufferPointer { cb in l1Partial.withUnsafeMutableBufferPointer { lb in
                 let z = zb.baseAddress!, f = fb.baseAddress!, a = ab.baseAddress!, df = dfb.baseAddress!
-                let G = gb.baseAddress!, G2 = G + c.rows * d, dz = dzb.baseAddress!
                 let n = c.rows
+                let G = gb.baseAddress!, G2 = G + n * d, dz = dzb.baseAddress!
+                let box = UncheckedSendable((z, f, a, df, dz, pgb.baseAddress!, pmb.baseAddress!, rb.baseAddress!,
+                                             zsb.baseAddress!, cb.baseAddress!, lb.baseAddress!))
                 encode(c, p, bias: nil, into: z)
-                for b in 0..<n {
-                    for j in 0..<m {
-                        let t = b * m + j
-                        let pg = z[t] + bGate[j], pm = z[t] * expR[j] + bMag[j]
-                        a[t] = max(pg, 0)
-                        f[t] = pg > 0 ? max(pm, 0) : 0
-                        l1 += Double(a[t])
+                _ = parallelColumns(m) { cols, worker in
+                    let (z, f, a, _, _, _, _, _, _, _, l1) = box.value
+                    var s = 0.0
+                    for b in 0..<n {
+                        for j in cols {
+                            let t = b * m + j
+                            let pg = z[t] + bGate[j], pm = z[t] * expR[j] + bMag[j]
+                            a[t] = max(pg, 0)
+                            f[t] = pg > 0 ? max(pm, 0) : 0
+                            s += Double(a[t])
+                        }
                     }
+                    l1[worker] += s
                 }
                 stats.sumSquaredError += decodeResidual(c, p, f: f, batchRows: B, into: G)
                 auxSSE += decodeResidual(c, p, f: a, batchRows: B, into: G2)
                 // [G; G₂]·W_decᵀ in one product: [2n, m]
                 sgemm(.none, .transposed, m: 2 * n, n: m, k: d, a: G, lda: d, b: p + L.W_dec.lowerBound, ldb: d,
                       c: df, ldc: m)
-                for b in 0..<n {
-                    for j in 0..<m {
-                        let t = b * m + j
-                        let gateOpen = z[t] + bGate[j] > 0
-                        let dpm: Float = gateOpen && f[t] > 0 ? df[t] : 0
-                        let dpg: Float = gateOpen ? df[n * m + t] + w : 0
-                        dz[t] = dpg + dpm * expR[j]
-                        dPiG[j] += Double(dpg); dPiM[j] += Double(dpm)
-                        dR[j] += Double(dpm * z[t] * expR[j])
-                        dzSum[j] += dz[t]
+                _ = parallelColumns(m) { cols, _ in
+                    let (z, f, _, df, dz, dPiG, dPiM, dR, dzSum, counts, _) = box.value
+                    for b in 0..<n {
+                        for j in cols {
+                            let t = b * m + j
+                            let gateOpen = z[t] + bGate[j] > 0
+                            let dpm: Float = gateOpen && f[t] > 0 ? df[t] : 0
+                            let dpg: Float = gateOpen ? df[n * m + t] + w : 0
+                            dz[t] = dpg + dpm * expR[j]
+                            dPiG[j] += Double(dpg); dPiM[j] += Double(dpm)
+                            dR[j] += Double(dpm * z[t] * expR[j])
+                            dzSum[j] += dz[t]
+                            if f[t] > 0 { counts[j] += 1 }
+                        }
                     }
                 }
-                active += countFiring(f, rows: n, into: &stats.firingCounts)
                 accumulateWeightGradients(c, f: f, G: G, dpre: dz, grads: g)
                 addColumnSums(G, rows: n, n: d, into: g + L.b_dec.lowerBound)
-            } } } } } }
+            } } } } } } } } } } } }
         }
+        l1 = l1Partial.reduce(0, +)
+        stats.firingCounts = counts
+        active = Int(counts.reduce(0, +))
         withPointers(params, &grads) { p, g in
             for j in 0..<m {
                 g[L.b_gate.lowerBound + j] = Float(dPiG[j])

@@ -24,30 +24,40 @@ extension SAE {
         var G = [Float](repeating: 0, count: chunk * d)
         var active = 0
         var dθ = [Double](repeating: 0, count: m)
+        var counts = [Int64](repeating: 0, count: m)
         forEachDenseChunk(batch, &grads) { c, p, g in
             PRE.withUnsafeMutableBufferPointer { pb in F.withUnsafeMutableBufferPointer { fb in
             DF.withUnsafeMutableBufferPointer { dfb in G.withUnsafeMutableBufferPointer { gb in
-                let pre = pb.baseAddress!, f = fb.baseAddress!, df = dfb.baseAddress!, G = gb.baseAddress!
+            dθ.withUnsafeMutableBufferPointer { tb in counts.withUnsafeMutableBufferPointer { cb in θ.withUnsafeBufferPointer { θb in
+                let pre = pb.baseAddress!, f = fb.baseAddress!, df = dfb.baseAddress!, G = gb.baseAddress!, n = c.rows
+                let box = UncheckedSendable((pre, f, df, tb.baseAddress!, cb.baseAddress!, θb.baseAddress!,
+                                             g + layout.b_enc.lowerBound))
                 encode(c, p, bias: layout.b_enc, into: pre)
-                for b in 0..<c.rows { for j in 0..<m { let t = b * m + j; f[t] = pre[t] > θ[j] ? pre[t] : 0 } }
+                _ = parallelColumns(m) { cols, _ in
+                    let (pre, f, _, _, _, θ, _) = box.value
+                    for b in 0..<n { for j in cols { let t = b * m + j; f[t] = pre[t] > θ[j] ? pre[t] : 0 } }
+                }
                 stats.sumSquaredError += decodeResidual(c, p, f: f, batchRows: B, into: G)
-                sgemm(.none, .transposed, m: c.rows, n: m, k: d, a: G, lda: d, b: p + layout.W_dec.lowerBound, ldb: d,
+                sgemm(.none, .transposed, m: n, n: m, k: d, a: G, lda: d, b: p + layout.W_dec.lowerBound, ldb: d,
                       c: df, ldc: m)
-                for b in 0..<c.rows {
-                    for j in 0..<m {
-                        let t = b * m + j
-                        if abs(pre[t] - θ[j]) < ε / 2 {
-                            dθ[j] += Double(df[t] * (-θ[j] / ε) + w * (-1 / ε))
+                _ = parallelColumns(m) { cols, _ in
+                    let (pre, f, df, dθ, counts, θ, db_enc) = box.value
+                    for b in 0..<n {
+                        for j in cols {
+                            let t = b * m + j
+                            if abs(pre[t] - θ[j]) < ε / 2 {
+                                dθ[j] += Double(df[t] * (-θ[j] / ε) + w * (-1 / ε))
+                            }
+                            if f[t] == 0 { df[t] = 0 } else { counts[j] += 1; db_enc[j] += df[t] }
                         }
-                        if f[t] == 0 { df[t] = 0 }
                     }
                 }
-                active += countFiring(f, rows: c.rows, into: &stats.firingCounts)
                 accumulateWeightGradients(c, f: f, G: G, dpre: df, grads: g)
-                addColumnSums(df, rows: c.rows, n: m, into: g + layout.b_enc.lowerBound)
-                addColumnSums(G, rows: c.rows, n: d, into: g + layout.b_dec.lowerBound)
-            } } } }
+                addColumnSums(G, rows: n, n: d, into: g + layout.b_dec.lowerBound)
+            } } } } } } }
         }
+        stats.firingCounts = counts
+        active = Int(counts.reduce(0, +))
         withPointers(params, &grads) { p, g in
             for j in 0..<m { g[layout.log_threshold.lowerBound + j] = θ[j] * Float(dθ[j]) }
             subtractEncoderPullback(g + layout.b_enc.lowerBound, W_encT: p + layout.W_enc.lowerBound, m: m, d: d,

@@ -26,27 +26,46 @@ extension SAE {
         var fSum = [Double](repeating: 0, count: m)
         var active = 0, l1 = 0.0
         let w = λ / Float(B)
+        var l1Partial = [Double](repeating: 0, count: ProcessInfoCores.count)
+        var counts = [Int64](repeating: 0, count: m)
         forEachDenseChunk(batch, &grads) { c, p, g in
             F.withUnsafeMutableBufferPointer { fb in DF.withUnsafeMutableBufferPointer { dfb in G.withUnsafeMutableBufferPointer { gb in
-                let f = fb.baseAddress!, df = dfb.baseAddress!, G = gb.baseAddress!
+            fSum.withUnsafeMutableBufferPointer { fsb in counts.withUnsafeMutableBufferPointer { cb in
+            l1Partial.withUnsafeMutableBufferPointer { lb in norms.withUnsafeBufferPointer { nb in
+                let f = fb.baseAddress!, df = dfb.baseAddress!, G = gb.baseAddress!, n = c.rows
+                let box = UncheckedSendable((f, df, fsb.baseAddress!, cb.baseAddress!, lb.baseAddress!, nb.baseAddress!,
+                                             g + layout.b_enc.lowerBound))
                 encode(c, p, bias: layout.b_enc, into: f)
-                for i in 0 ..< c.rows * m { f[i] = max(f[i], 0) }
+                _ = parallelColumns(m) { cols, _ in
+                    let f = box.value.0
+                    for b in 0..<n { for j in cols { f[b * m + j] = max(f[b * m + j], 0) } }
+                }
                 stats.sumSquaredError += decodeResidual(c, p, f: f, batchRows: B, into: G)
                 // df = G·W_decᵀ [n,m]
-                sgemm(.none, .transposed, m: c.rows, n: m, k: d, a: G, lda: d, b: p + layout.W_dec.lowerBound, ldb: d,
+                sgemm(.none, .transposed, m: n, n: m, k: d, a: G, lda: d, b: p + layout.W_dec.lowerBound, ldb: d,
                       c: df, ldc: m)
-                for b in 0..<c.rows {
-                    for j in 0..<m {
-                        let t = b * m + j, fv = f[t]
-                        if fv > 0 { l1 += Double(fv * norms[j]); fSum[j] += Double(fv); df[t] += w * norms[j] } else { df[t] = 0 }
+                // ∂pre = (df + (λ/B)·‖W_dec,j‖)·1[f > 0]; per latent: Σf, firing count, ∂b_enc; Σ f·‖W_dec‖.
+                _ = parallelColumns(m) { cols, worker in
+                    let (f, df, fSum, counts, l1, norms, db_enc) = box.value
+                    var l1w = 0.0
+                    for b in 0..<n {
+                        for j in cols {
+                            let t = b * m + j, fv = f[t]
+                            if fv > 0 {
+                                l1w += Double(fv * norms[j]); fSum[j] += Double(fv); counts[j] += 1
+                                df[t] += w * norms[j]; db_enc[j] += df[t]
+                            } else { df[t] = 0 }
+                        }
                     }
+                    l1[worker] += l1w
                 }
-                active += countFiring(f, rows: c.rows, into: &stats.firingCounts)
                 accumulateWeightGradients(c, f: f, G: G, dpre: df, grads: g)
-                addColumnSums(df, rows: c.rows, n: m, into: g + layout.b_enc.lowerBound)
-                addColumnSums(G, rows: c.rows, n: d, into: g + layout.b_dec.lowerBound)
-            } } }
+                addColumnSums(G, rows: n, n: d, into: g + layout.b_dec.lowerBound)
+            } } } } } } }
         }
+        l1 = l1Partial.reduce(0, +)
+        stats.firingCounts = counts
+        active = Int(counts.reduce(0, +))
         withPointers(params, &grads) { p, g in
             // L1 pull on the decoder norms: (λ/B)·Σ_b f_bj · W_dec,j/‖W_dec,j‖
             for j in 0..<m where fSum[j] > 0 && norms[j] > 0 {
