@@ -16,7 +16,7 @@ struct DenseChunk {
 
 extension SAE {
     /// Rows per chunk of the dense architectures.
-    static var denseRowChunk: Int { 512 }
+    static var denseRowChunk: Int { 256 }
 
     /// Calls `body` for each chunk of rows with x̃ filled in. p = params, g = grads (zeroed first).
     func forEachDenseChunk(_ batch: Tensor, _ grads: inout [Float],
@@ -71,14 +71,6 @@ extension SAE {
               c: g + layout.W_dec.lowerBound, ldc: d)
         sgemm(.transposed, .none, m: m, n: d, k: c.rows, a: dpre, lda: m, b: c.xt, ldb: d, beta: 1,
               c: g + layout.W_enc.lowerBound, ldc: d)
-    }
-
-    /// Adds per-latent firing counts (f > 0) of a [rows, m] chunk.
-    func countFiring(_ f: UnsafePointer<Float>, rows: Int, into counts: inout [Int64]) -> Int {
-        let m = config.dSAE
-        var total = 0
-        for b in 0..<rows { for j in 0..<m where f[b * m + j] > 0 { counts[j] += 1; total += 1 } }
-        return total
     }
 }
 
