@@ -33,8 +33,13 @@ func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointe
             let p0 = start + t0, p1 = start + t1
             let lo = max(0, p0 - window), n = p1 - lo
             // scores[r, j] = (q_r · k_(lo+j)) / √D
-            sgemm(.none, .transposed, m: rows, n: n, k: d, alpha: scale, a: qBase + t0 * qWidth, lda: qWidth,
-                  b: kBase + lo * kvWidth, ldb: kvWidth, c: scores, ldc: n)
+            if rows == 1 {
+                scores.update(repeating: 0, count: n)   // gemv's beta = 0 must not meet NaN garbage
+                sgemv(.none, m: n, n: d, alpha: scale, a: kBase + lo * kvWidth, lda: kvWidth, x: qBase + t0 * qWidth, y: scores)
+            } else {
+                sgemm(.none, .transposed, m: rows, n: n, k: d, alpha: scale, a: qBase + t0 * qWidth, lda: qWidth,
+                      b: kBase + lo * kvWidth, ldb: kvWidth, c: scores, ldc: n)
+            }
             for r in 0..<rows {
                 let p = p0 + r, row = scores + r * n
                 let first = max(lo, p - window) - lo, last = p - lo   // visible: first...last
@@ -48,16 +53,23 @@ func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointe
                 for j in (last + 1)..<n { row[j] = 0 }
             }
             // y[r] = Σ_j P[r, j] v_(lo+j)
-            sgemm(.none, .none, m: rows, n: d, k: n, a: scores, lda: n, b: vBase + lo * kvWidth, ldb: kvWidth,
-                  c: yBase + t0 * qWidth, ldc: qWidth)
+            if rows == 1 {
+                (yBase + t0 * qWidth).update(repeating: 0, count: d)
+                sgemv(.transposed, m: n, n: d, a: vBase + lo * kvWidth, lda: kvWidth, x: scores, y: yBase + t0 * qWidth)
+            } else {
+                sgemm(.none, .none, m: rows, n: d, k: n, a: scores, lda: n, b: vBase + lo * kvWidth, ldb: kvWidth,
+                      c: yBase + t0 * qWidth, ldc: qWidth)
+            }
             t0 = t1
         }
     }
-    if tasks > 1 {
+    // Decoding steps are too small to pay for threads: run them here.
+    let work = tasks * tq * min(start + tq, window + 1) * d
+    if tasks > 1 && work >= 1 << 17 {
         // Tasks run side by side on the cores; each sgemm stays on its own thread.
         singleThreadedBLAS { parallelFor(tasks, task) }
     } else {
-        task(0)
+        for i in 0..<tasks { task(i) }
     }
 }
 

@@ -160,9 +160,9 @@ extension NanochatModel {
 
             // Attention: q, k, v from norm(x).
             forRows(N, width: C) { norm(x, into: h, rows: $0, width: C) }
-            sgemm(.none, .transposed, m: N, n: H * D, k: C, a: h, lda: C, b: block.cQ, ldb: C, c: q, ldc: H * D)
-            sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cK, ldb: C, c: k, ldc: KD)
-            sgemm(.none, .transposed, m: N, n: KD, k: C, a: h, lda: C, b: block.cV, ldb: C, c: v, ldc: KD)
+            linear(h, rows: N, in: C, weight: block.cQ, out: q, width: H * D)
+            linear(h, rows: N, in: C, weight: block.cK, out: k, width: KD)
+            linear(h, rows: N, in: C, weight: block.cV, out: v, width: KD)
             // Value embedding (ResFormer): v += 3·σ(ve_gate · h[:12]) (one gate per kv head) · ve[idx]
             if let ve = block.valueEmbed, let gate = block.veGate {
                 forRows(N, width: KD) { rows in for r in rows {
@@ -203,18 +203,18 @@ extension NanochatModel {
             attention(q: q, k: cache.transient ? k : cache.keys[i], v: cache.transient ? v : cache.values[i],
                       y: y, batch: B, queries: tq, start: start,
                       capacity: cap, heads: H, kvHeads: Hkv, headDim: D, window: windows[i])
-            sgemm(.none, .transposed, m: N, n: C, k: C, a: y, lda: C, b: block.attnProj, ldb: C, c: a, ldc: C)
+            linear(y, rows: N, in: C, weight: block.attnProj, out: a, width: C)
             if emit(i, .attnOut, a) { return output }
             forRows(N, width: C) { rows in for j in (rows.lowerBound * C)..<(rows.upperBound * C) { x[j] += a[j] } }
             if emit(i, .residMid, x) { return output }
 
             // MLP: c_proj(relu(c_fc(norm(x)))²)
             forRows(N, width: C) { norm(x, into: h, rows: $0, width: C) }
-            sgemm(.none, .transposed, m: N, n: 4 * C, k: C, a: h, lda: C, b: block.fc, ldb: C, c: fc, ldc: 4 * C)
+            linear(h, rows: N, in: C, weight: block.fc, out: fc, width: 4 * C)
             forRows(N, width: 4 * C) { rows in
                 reluSquaredInPlace(UnsafeMutableBufferPointer(start: fc + rows.lowerBound * 4 * C, count: rows.count * 4 * C))
             }
-            sgemm(.none, .transposed, m: N, n: C, k: 4 * C, a: fc, lda: 4 * C, b: block.mlpProj, ldb: 4 * C, c: a, ldc: C)
+            linear(fc, rows: N, in: 4 * C, weight: block.mlpProj, out: a, width: C)
             if emit(i, .mlpOut, a) { return output }
             forRows(N, width: C) { rows in for j in (rows.lowerBound * C)..<(rows.upperBound * C) { x[j] += a[j] } }
             if emit(i, .residPost, x) { return output }
@@ -242,7 +242,7 @@ extension NanochatModel {
         var logits = Tensor(shape: [B, selection == .all ? tq : 1, V],
                             storage: [Float](unsafeUninitializedCapacity: rows * V) { _, n in n = rows * V })
         logits.withBuffer { lb in
-            sgemm(.none, .transposed, m: rows, n: V, k: C, a: h, lda: C, b: lmHead, ldb: C, c: lb.baseAddress!, ldc: V)
+            linear(h, rows: rows, in: C, weight: lmHead, out: lb.baseAddress!, width: V)
             let cap = profile.softcap, inv = 1 / cap, l = lb.baseAddress!
             forRows(rows, width: V) { r in
                 for j in (r.lowerBound * V)..<(r.upperBound * V) { l[j] = cap * fastTanh(l[j] * inv) }
@@ -293,4 +293,17 @@ func fastTanh(_ x0: Float) -> Float {
     q = q * x2 + 2.268_434_632_439_00e-03
     q = q * x2 + 4.893_525_185_543_85e-03
     return x * p / q
+}
+
+/// y[N, out] = x[N, in] · Wᵀ for W stored [out, in]: one sgemm over all rows, or a gemv for a
+/// single row (decoding), where sgemm would repack the whole weight on every call.
+@inline(__always)
+func linear(_ x: UnsafePointer<Float>, rows: Int, in k: Int, weight: UnsafePointer<Float>,
+            out y: UnsafeMutablePointer<Float>, width n: Int) {
+    if rows == 1 {
+        y.update(repeating: 0, count: n)   // beta = 0 must not meet NaN garbage in y (0·NaN)
+        sgemv(.none, m: n, n: k, a: weight, lda: k, x: x, y: y)
+    } else {
+        sgemm(.none, .transposed, m: rows, n: n, k: k, a: x, lda: k, b: weight, ldb: k, c: y, ldc: n)
+    }
 }
