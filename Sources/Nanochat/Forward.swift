@@ -71,8 +71,8 @@ extension NanochatModel {
     }
 
     /// The forward pass over `tq` new tokens per row at positions cache.length ..< cache.length+tq.
-    /// Reads top to bottom in the order of the computation (DESIGN 2). All linear layers are one
-    /// sgemm over the B·tq rows: y[N, out] = x[N, in] · Wᵀ.
+    /// Reads top to bottom in the order of the computation (DESIGN 2). Every linear layer is one
+    /// product over all N = B·tq rows, y[N, out] = x[N, in] · Wᵀ (see `linear`).
     func run(ids: [Int], batch B: Int, queries tq: Int, cache: KVCache, logits selection: LogitsSelection,
              capture: Set<HookPoint>, stopAfterDepth: Int?, callback: HookCallback?) -> ForwardOutput {
         let c = config, C = c.nEmbd, D = c.headDim, H = c.nHead, Hkv = c.nKVHead
@@ -93,7 +93,7 @@ extension NanochatModel {
         let k = views[4]       // [N, Hkv·D]
         let v = views[5]       // [N, Hkv·D]
         let y = views[6]       // [N, H·D] attention heads concatenated
-        let a = views[7]       // [N, C] attention output, later MLP output, later x_back
+        let a = views[7]       // [N, C] attention output, then MLP output
         let fc = views[8]      // [N, 4C]
         let xBack = views[9]   // [N, C]
 
