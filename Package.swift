@@ -48,13 +48,10 @@ let package = Package(
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
         // Training: configuration, data, activation store and cache, trainer, checkpoints, metrics.
-        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats"]),
+        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Nanochat", "SAE"]),
 
         // Executables.
-        .executableTarget(name: "sae-train", dependencies: [
-            "Distributed", "DistributedMPI", "Tensors",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors"]),
         .executableTarget(name: "sae-run", dependencies: [
             "Nanochat", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,7 +70,9 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"],
                     exclude: ["parquet", "make_parquet_expectations.py"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",
+                                                          "TestSupport", "sae-train"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),
     ]
 )

@@ -37,6 +37,7 @@ public struct CheckpointStore: Sendable {
         try? fm.removeItem(at: tmp)
         try fm.createDirectory(at: tmp, withIntermediateDirectories: false)
         try write(tmp)
+        crashPointForTests(step: step)
         try fsyncTree(tmp)
         let final = checkpointsDir.appendingPathComponent(name)
         if fm.fileExists(atPath: final.path) {
@@ -104,6 +105,15 @@ public struct CheckpointStore: Sendable {
         try? fm.removeItem(at: tmp)
         try fm.createSymbolicLink(atPath: tmp.path, withDestinationPath: target)
         try rename(tmp, link)
+    }
+}
+
+/// Crash tests set NANOSAE_TEST_CRASH_IN_CHECKPOINT=STEP: the process then kills itself (SIGKILL,
+/// like a power cut or the OOM killer) in the middle of writing that step's checkpoint, after its
+/// files are written and before they are synced and renamed into place.
+func crashPointForTests(step: Int) {
+    if let s = ProcessInfo.processInfo.environment["NANOSAE_TEST_CRASH_IN_CHECKPOINT"], Int(s) == step {
+        kill(getpid(), SIGKILL)
     }
 }
 

@@ -31,7 +31,7 @@ public struct TrainConfig: Equatable, Sendable {
     // Optimisation
     public var lr = 0.0                   // 0 = 2e-4 / sqrt(d_sae / 2^14) (sparsify's rule)
     public var lrWarmupTokens = 0         // linear warm-up of the learning rate
-    public var lrDecay = "none"           // none | linear | cosine (to 0 at total_tokens)
+    public var lrDecay = "none"           // none | linear (to 0 over the last 20% of the tokens)
     public var l1WarmupTokens = 0         // linear warm-up of λ
     public var batchTokens = 4096         // global batch, across all ranks
     public var totalTokens = 10_000_000
@@ -45,7 +45,6 @@ public struct TrainConfig: Equatable, Sendable {
     public var keepCheckpoints = 3
     public var logEvery = 10              // steps between metrics lines
     public var checkEvery = 100           // steps between cross-rank parameter checksums
-    public var threads = 0                // BLAS threads per rank (0 = OPENBLAS_NUM_THREADS)
 
     public init() {}
 
@@ -87,7 +86,7 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "l1", help: "sparsity coefficient λ (relu, gated, jumprelu; 0: the architecture's default)", kind: .double(\.l1)),
         Key(name: "lr", help: "learning rate (0: 2e-4 / sqrt(d_sae / 2^14))", kind: .double(\.lr)),
         Key(name: "lr_warmup_tokens", help: "tokens of linear learning-rate warm-up", kind: .int(\.lrWarmupTokens)),
-        Key(name: "lr_decay", help: "learning-rate decay to 0 at total_tokens: none | linear | cosine", kind: .string(\.lrDecay)),
+        Key(name: "lr_decay", help: "learning-rate decay: none | linear (to 0 over the last 20% of total_tokens)", kind: .string(\.lrDecay)),
         Key(name: "l1_warmup_tokens", help: "tokens of linear λ warm-up", kind: .int(\.l1WarmupTokens)),
         Key(name: "batch_tokens", help: "global batch in tokens, across all ranks", kind: .int(\.batchTokens)),
         Key(name: "total_tokens", help: "training budget in tokens", kind: .int(\.totalTokens)),
@@ -100,7 +99,6 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "keep_checkpoints", help: "checkpoints kept on disk (older ones are deleted)", kind: .int(\.keepCheckpoints)),
         Key(name: "log_every", help: "steps between metrics lines", kind: .int(\.logEvery)),
         Key(name: "check_every", help: "steps between cross-rank parameter checks", kind: .int(\.checkEvery)),
-        Key(name: "threads", help: "BLAS threads per rank (0: OPENBLAS_NUM_THREADS)", kind: .int(\.threads)),
     ]
 
     public static func key(named name: String) -> Key? { keys.first { $0.name == name } }
@@ -274,7 +272,7 @@ extension TrainConfig {
         try need(!data.isEmpty || !activations.isEmpty, "no data given (key 'data' or 'activations')")
         try need(["topk", "batchtopk", "relu", "gated", "jumprelu"].contains(arch),
                  "arch must be one of topk, batchtopk, relu, gated, jumprelu; got '\(arch)'")
-        try need(["none", "linear", "cosine"].contains(lrDecay), "lr_decay must be none, linear or cosine; got '\(lrDecay)'")
+        try need(["none", "linear"].contains(lrDecay), "lr_decay must be none or linear; got '\(lrDecay)'")
         try need(archProfile.isEmpty || ["current", "v0"].contains(archProfile),
                  "arch_profile must be current or v0; got '\(archProfile)'")
         try need(totalTokens > 0, "total_tokens must be > 0, got \(totalTokens)")
@@ -293,7 +291,7 @@ extension TrainConfig {
         try need(logEvery >= 1 && checkEvery >= 1, "log_every and check_every must be >= 1")
         try need(bufferTokens >= batchTokens || !activations.isEmpty,
                  "buffer_tokens (\(bufferTokens)) must be >= batch_tokens (\(batchTokens))")
-        try need(valShards >= 0 && threads >= 0, "val_shards and threads must be >= 0")
+        try need(valShards >= 0, "val_shards must be >= 0")
         try need(!out.isEmpty, "out must not be empty")
     }
 }

@@ -1,47 +1,78 @@
-import ArgumentParser
 import Distributed
 import DistributedMPI
 import Foundation
 import Tensors
+import Training
 
-/// `mpirun -np N sae-train ...`: collect nanochat activations and train SAEs data-parallel.
-///
-/// This revision brings the program as far as the MPI start: every rank initialises MPI, rank 0
-/// reports the world, and the job exits cleanly. The trainer arrives with the training issues.
-@main
-struct SAETrain: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "sae-train",
-        abstract: "Train sparse autoencoders on nanochat activations, data-parallel over MPI ranks.",
-        discussion: """
-            Start it under mpirun: `mpirun -np 4 sae-train`. Every rank runs the same program; \
-            rank 0 reports and (with the trainer) writes checkpoints.
-            """,
-        version: "sae-train \(nanosaeVersion)")
+// `mpirun -np N sae-train --config FILE [flags]` (DESIGN 4): collect nanochat activations and
+// train SAEs, data-parallel over the MPI ranks. Every config key is also a flag; flags win.
+// Exit status: 0 done, 2 bad input (one line naming the file/key/flag), 1 a failure of the run.
 
-    @Option(help: "OpenBLAS threads per rank (default: OPENBLAS_NUM_THREADS or OpenBLAS's choice).")
-    var threads: Int?
+let usage = """
+    usage: sae-train [--config FILE] [--KEY VALUE ...]
+           mpirun -np N sae-train --config FILE [--KEY VALUE ...]
 
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be >= 1, got \(t)") }
+    Trains one sparse autoencoder per hook on a nanochat model's activations. The config file is one
+    JSON object whose keys are the flags below with underscores (batch_tokens); flags override it.
+    Writes OUT/<hook>/ (SAELens format + state/), OUT/metrics.jsonl, OUT/run.json, OUT/checkpoints/.
+
+    options:
+      --config FILE                 JSON config file
+      --help, -h                    this help
+      --version                     print the version
+    keys (as flags):
+    \(TrainConfig.flagHelp)
+    """
+
+/// Bad input (exit 2) as opposed to a failure of the run (exit 1).
+func isBadInput(_ error: Error) -> Bool {
+    !(error is RunFailure) && !(error is CheckpointError)
+}
+
+/// Ends the job with `error`'s message on one line. Under MPI every rank must end, so it goes
+/// through MPI_Abort; rank 0 speaks first (the others wait a moment, normally killed before they
+/// print), so a bad config gives one line, and an error only one rank saw still gets reported.
+func fail(_ error: Error, comm: MPICommunicator) -> Never {
+    let code: Int32 = isBadInput(error) ? 2 : 1
+    let message = "sae-train: \(error)"
+    if comm.size == 1 {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        comm.finalize()
+        quit(code)
     }
+    if comm.rank != 0 { Thread.sleep(forTimeInterval: 2) }
+    comm.abort(message, code: code)
+}
 
-    func run() throws {
-        let comm = MPICommunicator.start()
-        defer { comm.finalize() }
-        if let t = threads { BLAS.setThreads(t) }
-        let host = ProcessInfo.processInfo.hostName
-        // Gather every rank's host name so rank 0 can print the whole world in one block.
-        let names = comm.gatherVariable(Array(host.utf8))
-        comm.barrier()
-        if let names {
-            print("sae-train \(nanosaeVersion): \(comm.size) rank(s), \(MPICommunicator.libraryVersion)")
-            for (r, n) in names.enumerated() {
-                print("  rank \(r) of \(comm.size) on \(String(decoding: n, as: UTF8.self))")
-            }
-            print("  OpenBLAS \(BLAS.coreName), \(BLAS.threads) thread(s) per rank")
+/// Exits without running library destructors: OpenBLAS 0.3.21's exit-time thread-pool shutdown
+/// can hang forever after BLAS was called from two threads (the activation prefetcher and the
+/// SAE step), seen as a join in blas_thread_shutdown_. Every file is written and synced by then.
+func quit(_ code: Int32) -> Never {
+    fflush(nil)
+    _exit(code)
+}
+
+func main() {
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
+    if arguments.contains("--version") { print("sae-train \(nanosaeVersion)"); exit(0) }
+    let comm = MPICommunicator.start()
+    do {
+        var config = TrainConfig()
+        if let i = arguments.firstIndex(of: "--config") {
+            guard i + 1 < arguments.count else { throw ConfigError("command line", "--config needs a file") }
+            try config.apply(configFile: arguments[i + 1])
+            arguments.removeSubrange(i...(i + 1))
         }
+        try config.apply(flags: arguments)
+        let trainer = try Trainer(config: config, comm: comm)
+        try trainer.start()
+        try trainer.run()
+        comm.finalize()
+        quit(0)
+    } catch {
+        fail(error, comm: comm)
     }
 }
 
-let nanosaeVersion = "0.1.0"
+main()

@@ -28,9 +28,26 @@ import Testing
         #expect(!r.stdout.contains("collective returned"), "a rank went on past the abort")
     }
 
-    @Test func saeTrainStartsAndExitsCleanlyUnderMPI() throws {
-        let r = try MPIJob.run(ranks: 4, "sae-train", [])
+    @Test func saeTrainTrainsOnFourRanksInLockstep() throws {
+        // A real (tiny) data-parallel run: each of 4 ranks runs the d4 model on its own documents;
+        // parameters are compared across ranks after every step (--check-every 1).
+        let d4 = MPIJob.repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/nanochat-d4").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("nanosae-mpi-\(UUID().uuidString)").path
+        let r = try MPIJob.run(ranks: 4, "sae-train", [
+            "--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix",
+            "--hook", "blocks.0.hook_resid_post", "--context", "64", "--expansion", "2", "--k", "8",
+            "--batch-tokens", "512", "--buffer-tokens", "512", "--total-tokens", "2048", "--check-every", "1",
+            "--log-every", "1", "--out", out])
         #expect(r.status == 0, "\(r.stderr)")
-        for rank in 0..<4 { #expect(r.stdout.contains("rank \(rank) of 4"), "\(r.stdout)") }
+        #expect(r.stderr.contains("4 rank(s)"), "\(r.stderr)")
+        let lines = (try? String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8))?.split(separator: "\n") ?? []
+        #expect(lines.count == 4, "one metrics line per step, written by rank 0 only")
+        #expect(FileManager.default.fileExists(atPath: out + "/blocks.0.hook_resid_post/sae_weights.safetensors"))
+    }
+
+    @Test func badInputUnderMPIExitsTwoWithOneLine() throws {
+        let r = try MPIJob.run(ranks: 4, "sae-train", ["--total-tokens", "-1"])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderr.components(separatedBy: "sae-train:").count == 2, "one message, not one per rank: \(r.stderr)")
     }
 }

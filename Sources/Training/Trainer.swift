@@ -1,0 +1,445 @@
+import Distributed
+import Foundation
+import Nanochat
+import SAE
+import Tensors
+
+// The training loop of `sae-train`, the same on every rank (DESIGN 1, 3, 4):
+//   every rank: its own documents → nanochat forward up to the deepest hook → shuffled blocks
+//   every step, for every hook: local batch → loss and gradients → allreduce(sum)/N → Adam step
+//   (identical on every rank) → firing counts allreduced → dead-latent statistics
+//   rank 0: metrics.jsonl, progress, checkpoints (with every rank's stream position gathered).
+// With a `SingleProcessCommunicator` this is the 1-rank trainer; with MPI the data-parallel one.
+
+/// A failure of the run itself (not of its input): NaN loss, a lockstep mismatch. Exit status 1.
+public struct RunFailure: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+public final class Trainer {
+    public let config: TrainConfig
+    let comm: Communicator
+    let model: NanochatModel
+    let tokenizer: Tokenizer
+    let location: ModelLocation
+    let hooks: [HookPoint]
+    let store: CheckpointStore
+    let localBatch: Int
+    let blockTokens: Int
+    let totalSteps: Int
+    let lrSchedule: LearningRateSchedule
+    let lambdaSchedule: LambdaSchedule
+    let saeConfig: SAEConfig
+    let producer: ActivationProducer
+
+    // Mutable training state.
+    public private(set) var trainers: [HookTrainer] = []
+    public private(set) var step = 0
+    public private(set) var tokens = 0
+    var position = StreamPosition()
+    var rng: Xoshiro256
+    var block: ActivationBlock? = nil
+    let prefetcher: BlockPrefetcher
+    var stepSeconds = 0.0
+
+    /// Loads the model, tokenizer and data and checks the run directory; throws `ConfigError`,
+    /// `DataError`, `NanochatError`, `SAEError` or `FormatError` for bad input (exit status 2).
+    public init(config: TrainConfig, comm: Communicator) throws {
+        try config.validate()
+        self.config = config
+        self.comm = comm
+        // One BLAS thread, fixed for the whole run: OpenBLAS's sgemm rounds differently with
+        // different thread counts, and the model forward (background) and the SAE step run at the
+        // same time. A fixed count keeps every run, and every resumed run, bitwise reproducible.
+        // More cores are used by more ranks (mpirun -np <cores>) and by the kernels' own threads.
+        BLAS.setThreads(1)
+        let N = comm.size
+        guard config.batchTokens % N == 0 else {
+            throw ConfigError("config", "batch_tokens (\(config.batchTokens)) must be a multiple of the number of ranks (\(N))")
+        }
+        localBatch = config.batchTokens / N
+        store = CheckpointStore(out: config.out, keep: config.keepCheckpoints)
+        let runFile = URL(fileURLWithPath: config.out).appendingPathComponent("run.json").path
+        if config.resume {
+            guard store.latest() != nil else {
+                throw ConfigError(config.out, "--resume: no checkpoint to resume from (no \(config.out)/latest)")
+            }
+        } else if FileManager.default.fileExists(atPath: runFile) || store.latest() != nil {
+            throw ConfigError(config.out, "holds another run (run.json, checkpoints); pass --resume to continue it or choose another out")
+        }
+
+        location = try ModelLocation.resolve(model: config.model.isEmpty ? nil : config.model,
+                                             baseDir: config.baseDir.isEmpty ? nil : config.baseDir,
+                                             tag: config.tag.isEmpty ? nil : config.tag,
+                                             step: config.step >= 0 ? config.step : nil)
+        let profile = config.archProfile.isEmpty ? nil : try ArchitectureProfile.named(config.archProfile)
+        model = try NanochatModel(location: location, profile: profile)
+        guard let tokenizerPath = config.tokenizer.isEmpty ? location.defaultTokenizerPath : config.tokenizer else {
+            throw ConfigError("config", "no tokenizer: set 'tokenizer' (the model is not inside a nanochat base dir)")
+        }
+        tokenizer = try Tokenizer(path: tokenizerPath)
+        try tokenizer.checkMatches(model, file: tokenizerPath)
+        let nLayer = model.config.nLayer
+        hooks = try config.hooks.map { try HookPoint(name: $0, nLayer: nLayer) }
+        guard Set(hooks).count == hooks.count else { throw ConfigError("config", "a hook is listed twice: \(config.hooks)") }
+        guard config.context <= model.config.sequenceLen else {
+            throw ConfigError("config", "context (\(config.context)) exceeds the model's sequence_len (\(model.config.sequenceLen))")
+        }
+
+        let d = model.config.nEmbd
+        let m = config.dSae > 0 ? config.dSae : config.expansion * d
+        let arch = Architecture(rawValue: config.arch)!
+        var sc = SAEConfig(architecture: arch, dIn: d, dSAE: m, k: config.k,
+                           l1: Float(config.l1 > 0 ? config.l1 : Trainer.defaultLambda(arch)))
+        if config.auxK > 0 { sc.auxK = config.auxK }
+        try sc.validate()
+        saeConfig = sc
+
+        totalSteps = max(1, config.totalTokens / config.batchTokens)
+        let lr = Float(config.lr > 0 ? config.lr : 2e-4 / (Double(m) / 16384).squareRoot())
+        let warmup = min(totalSteps, config.lrWarmupTokens / config.batchTokens)
+        lrSchedule = LearningRateSchedule(lr: lr, totalSteps: totalSteps, warmupSteps: warmup,
+                                          decaySteps: config.lrDecay == "linear" ? totalSteps / 5 : 0)
+        lambdaSchedule = LambdaSchedule(lambda: sc.l1, warmupSteps: config.l1WarmupTokens / config.batchTokens)
+
+        blockTokens = max(1, config.bufferTokens / localBatch) * localBatch
+        let source = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
+                                        rank: comm.rank, worldSize: N)
+        producer = ActivationProducer(model: model, tokenizer: tokenizer, source: source, hooks: hooks,
+                                      context: config.context, blockTokens: blockTokens,
+                                      excludeBOS: config.excludeBOS, seed: config.seed, rank: comm.rank)
+        let p = producer
+        prefetcher = BlockPrefetcher { index, start in try p.produce(index: index, start: start) }
+        rng = Xoshiro256(seed: mixSeed(UInt64(config.seed), 0x5E5A))
+    }
+
+    /// λ when the config leaves it at 0: Anthropic's 5 for the decoder-norm-weighted L1 on inputs
+    /// scaled to E‖x‖² = d; the same order for gated; JumpReLU's L0 coefficient is smaller.
+    static func defaultLambda(_ arch: Architecture) -> Double {
+        switch arch {
+        case .relu, .gated: 5
+        case .jumprelu: 0.5
+        case .topk, .batchtopk: 0
+        }
+    }
+
+    public var batchesPerBlock: Int { blockTokens / localBatch }
+
+    // ------------------------------------------------------------------------------------------
+    // Start: fresh or resumed
+
+    /// Initialises the SAEs (fresh run) or restores the latest checkpoint (`resume`).
+    public func start() throws {
+        let hosts = comm.gatherVariable(Array(ProcessInfo.processInfo.hostName.utf8))
+        if let hosts {
+            let names = Dictionary(grouping: hosts.map { String(decoding: $0, as: UTF8.self) }, by: { $0 })
+                .map { "\($0.key) ×\($0.value.count)" }.sorted().joined(separator: ", ")
+            log("\(comm.size) rank(s) on \(names); \(location.modelPath) (\(model.profile.name), n_embd \(model.config.nEmbd)); "
+                + "\(hooks.count) hook(s), \(saeConfig.architecture.rawValue) d_sae \(saeConfig.dSAE); "
+                + "\(totalSteps) steps of \(config.batchTokens) tokens (\(localBatch) per rank)")
+        }
+        if config.resume { try restore() } else { try initialise() }
+        if comm.isRoot { try writeRunInfo() }
+    }
+
+    func initialise() throws {
+        prefetcher.start(index: 0, from: DataCursor())
+        let first = try prefetcher.take()
+        prefetcher.start(index: 1, from: first.end)
+        block = first
+        position = StreamPosition()
+        let d = saeConfig.dIn, N = Double(comm.size)
+        for (h, hook) in hooks.enumerated() {
+            let acts = first.activations[h]
+            // Input scale s = sqrt(d / E‖x‖²) over the first block of every rank.
+            var sums = [acts.storage.reduce(0.0) { $0 + Double($1) * Double($1) }, Double(acts.rows)]
+            comm.allreduce(&sums, .sum)
+            let s = Float((Double(d) * sums[1] / max(sums[0], 1e-30)).squareRoot())
+            // Rank 0 initialises; the parameters are broadcast so every rank starts identical.
+            var initRNG = Xoshiro256(seed: mixSeed(UInt64(config.seed), UInt64(h)))
+            var sae = try SAE(config: saeConfig, rng: &initRNG)
+            comm.broadcast(&sae.params, root: 0)
+            // b_dec = mean of the first global batch (scaled).
+            var mean = [Double](repeating: 0, count: d)
+            for b in 0..<localBatch { for i in 0..<d { mean[i] += Double(acts.storage[b * d + i] * s) } }
+            comm.allreduce(&mean, .sum)
+            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / (N * Double(localBatch))) }
+            trainers.append(HookTrainer(hook: hook.name, sae: sae, adam: AdamState(count: sae.params.count),
+                                        stats: LatentStatistics(latents: saeConfig.dSAE), inputScale: s,
+                                        grads: [Float](repeating: 0, count: sae.params.count)))
+        }
+    }
+
+    func restore() throws {
+        guard let (savedStep, dir) = store.latest() else { throw ConfigError(config.out, "--resume: no checkpoint") }
+        let ckpt = try TrainerCheckpoint.read(from: dir)
+        guard ckpt.worldSize == comm.size else {
+            throw ConfigError(config.out, "--resume: the checkpoint was written by \(ckpt.worldSize) rank(s), this job has \(comm.size); resume with the same number of ranks")
+        }
+        guard ckpt.hooks == hooks.map(\.name) else {
+            throw ConfigError(config.out, "--resume: the checkpoint trains hooks \(ckpt.hooks), the config asks for \(hooks.map(\.name))")
+        }
+        guard ckpt.seed == config.seed else { throw ConfigError(config.out, "--resume: the checkpoint used seed \(ckpt.seed), the config \(config.seed)") }
+        trainers = try hooks.map { try HookTrainer.readState(from: dir.appendingPathComponent($0.name)) }
+        for t in trainers where t.sae.config != saeConfig {
+            throw ConfigError(config.out, "--resume: the checkpoint's SAE (\(t.sae.config)) differs from the config's (\(saeConfig))")
+        }
+        step = ckpt.step
+        tokens = ckpt.tokens
+        rng = Xoshiro256(state: ckpt.rng)
+        position = ckpt.positions[comm.rank]
+        prefetcher.start(index: position.block, from: position.blockStart)
+        let b = try prefetcher.take()
+        prefetcher.start(index: b.index + 1, from: b.end)
+        block = b
+        if comm.isRoot {
+            log("resuming from step \(savedStep) (\(formatCount(Double(tokens))) tokens) in \(dir.path)")
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // The loop
+
+    /// Trains to `total_tokens`, logging and checkpointing on the way, and writes the final checkpoint.
+    public func run() throws {
+        let metrics = comm.isRoot ? try MetricsLog(path: URL(fileURLWithPath: config.out).appendingPathComponent("metrics.jsonl").path) : nil
+        var progress = ProgressLine()
+        let t0 = Date(), tokens0 = tokens
+        var last: [[String: Any]] = []
+        while step < totalSteps {
+            if position.batch == batchesPerBlock {
+                let next = try prefetcher.take()
+                prefetcher.start(index: next.index + 1, from: next.end)
+                block = next
+                position = StreamPosition()
+                position.block = next.index
+                position.blockStart = next.start
+            }
+            let tStep = Date()
+            last = try trainStep()
+            stepSeconds += Date().timeIntervalSince(tStep)
+            step += 1
+            tokens += config.batchTokens
+            position.batch += 1
+
+            if config.resampleEvery > 0 && tokens / config.resampleEvery != (tokens - config.batchTokens) / config.resampleEvery {
+                try resampleDeadLatents()
+            }
+            if step % config.checkEvery == 0 { try checkLockstep() }
+            let rate = Double(tokens - tokens0) / max(Date().timeIntervalSince(t0), 1e-9)
+            if step % config.logEvery == 0 || step == totalSteps {
+                for var line in last {
+                    line["tokens_per_s"] = rate
+                    metrics?.write(line)
+                }
+            }
+            if comm.isRoot, let first = last.first {
+                progress.update(step: step, totalSteps: totalSteps, tokens: tokens, totalTokens: totalSteps * config.batchTokens,
+                                tokensPerSecond: rate, loss: first["loss"] as! Double, fvu: first["fvu"] as! Double,
+                                l0: first["l0"] as! Double, deadFraction: first["dead_fraction"] as! Double,
+                                force: step == totalSteps)
+            }
+            if config.checkpointEvery > 0 && step < totalSteps
+                && tokens / config.checkpointEvery != (tokens - config.batchTokens) / config.checkpointEvery {
+                try checkpoint()
+            }
+        }
+        try checkpoint()
+        if comm.isRoot {
+            let elapsed = Date().timeIntervalSince(t0)
+            log(String(format: "done: %@ tokens in %@ (%@ tok/s); SAE steps %.1fs, data %.1fs (waited %.1fs); SAEs in %@",
+                       formatCount(Double(tokens)), formatDuration(elapsed), formatCount(Double(tokens - tokens0) / max(elapsed, 1e-9)),
+                       stepSeconds, prefetcher.produceSeconds, prefetcher.waitSeconds,
+                       hooks.map { config.out + "/" + $0.name }.joined(separator: ", ")))
+        }
+    }
+
+    /// One optimizer step of every hook's SAE on the next local batch. Returns the metrics lines.
+    func trainStep() throws -> [[String: Any]] {
+        let d = saeConfig.dIn, m = saeConfig.dSAE
+        let lr = lrSchedule(step), λ = lambdaSchedule(step)
+        var lines: [[String: Any]] = []
+        for h in trainers.indices {
+            let x = batch(hook: h)
+            let deadMask = saeConfig.architecture.usesAuxK ? trainers[h].stats.deadMask(deadTokens: Int64(config.deadTokens)) : nil
+            var stats: StepStatistics? = nil
+            var failure = ""
+            do { stats = try trainers[h].sae.lossAndGradients(x, into: &trainers[h].grads, lambda: λ, deadMask: deadMask) }
+            catch { failure = "\(error)" }
+            // Sums over ranks: loss·rows, mse·rows, sse, variance, l0·rows, aux·rows, sparsity·rows, rows, failed.
+            var sums = [Double](repeating: 0, count: 9)
+            if let s = stats {
+                let r = Double(s.rows)
+                sums = [s.loss * r, s.mse * r, s.sumSquaredError, s.totalVariance, s.l0 * r, s.auxLoss * r,
+                        s.sparsityLoss * r, r, s.loss.isFinite ? 0 : 1]
+            } else {
+                sums[8] = 1
+            }
+            comm.allreduce(&sums, .sum)
+            if sums[8] > 0 {
+                throw RunFailure("step \(step + 1), hook \(trainers[h].hook): the loss is not finite on \(Int(sums[8])) rank(s)"
+                                 + (failure.isEmpty ? "" : " (\(failure))") + "; the last good checkpoint is kept in \(config.out)")
+            }
+            // Mean gradient over the global batch: every rank holds the mean over its equal share.
+            comm.allreduce(&trainers[h].grads, .sum)
+            if comm.size > 1 { scale(&trainers[h].grads, 1 / Float(comm.size)) }
+            var counts: [Int64] = stats!.firingCounts
+            comm.allreduce(&counts, .sum)
+            let t = trainers[h]
+            t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
+            if saeConfig.architecture == .batchtopk {
+                let θ: Float = comm.allreduce(stats!.minKeptActivation ?? Float.infinity, .min)
+                if θ.isFinite { trainers[h].sae.updateThreshold(with: θ) }
+            }
+            trainers[h].stats.record(counts: counts, tokens: Int64(config.batchTokens))
+            let dead = trainers[h].stats.deadLatents(deadTokens: Int64(config.deadTokens)).count
+            let rows = sums[7]
+            var line: [String: Any] = ["step": step + 1, "tokens": tokens + config.batchTokens, "hook": trainers[h].hook]
+            line["loss"] = sums[0] / rows
+            line["mse"] = sums[1] / rows
+            line["fvu"] = sums[3] > 0 ? sums[2] / sums[3] : 0.0
+            line["l0"] = sums[4] / rows
+            line["aux_loss"] = sums[5] / rows
+            line["sparsity_loss"] = sums[6] / rows
+            line["dead_fraction"] = Double(dead) / Double(m)
+            line["lr"] = Double(lr)
+            line["lambda"] = Double(λ)
+            line["d_in"] = d
+            line["d_sae"] = m
+            lines.append(line)
+        }
+        return lines
+    }
+
+    /// The next local batch of hook `h`, scaled by its input scale: [localBatch, d].
+    func batch(hook h: Int) -> Tensor {
+        let d = saeConfig.dIn, b = position.batch
+        let acts = block!.activations[h]
+        var x = Tensor(shape: [localBatch, d], storage: Array(acts.storage[b * localBatch * d ..< (b + 1) * localBatch * d]))
+        let s = trainers[h].inputScale
+        if s != 1 { x *= s }
+        return x
+    }
+
+    func scale(_ a: inout [Float], _ c: Float) {
+        a.withUnsafeMutableBufferPointer { Tensors.scale($0, c) }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Resampling, lockstep, checkpoints
+
+    /// Resamples each SAE's dead latents from the last batch of every rank (candidates weighted by
+    /// their squared reconstruction loss), the same way on every rank.
+    func resampleDeadLatents() throws {
+        let d = saeConfig.dIn
+        for h in trainers.indices {
+            let dead = trainers[h].stats.deadLatents(deadTokens: Int64(config.deadTokens))
+            guard !dead.isEmpty else { continue }
+            position.batch -= 1                      // the batch just trained on
+            let x = batch(hook: h)
+            position.batch += 1
+            let xhat = try trainers[h].sae.decode(try trainers[h].sae.encode(x))
+            var losses = [Float](repeating: 0, count: x.rows)
+            for b in 0..<x.rows {
+                var e: Float = 0
+                for i in 0..<d { let t = x.storage[b * d + i] - xhat.storage[b * d + i]; e += t * t }
+                losses[b] = e
+            }
+            let allX = comm.allgather(x.storage), allLoss = comm.allgather(losses)
+            let candidates = Tensor(shape: [allLoss.count, d], storage: allX)
+            let t = trainers[h]
+            try t.sae.resample(deadLatents: dead, candidates: candidates, losses: allLoss, adam: &t.adam, rng: &rng)
+            for j in dead { trainers[h].stats.tokensSinceFired[j] = 0 }
+            if comm.isRoot { log("step \(step): resampled \(dead.count) dead latent(s) of \(trainers[h].hook)") }
+        }
+        try checkLockstep()
+    }
+
+    /// Compares a checksum of every SAE's parameters across ranks; a mismatch ends the job.
+    func checkLockstep() throws {
+        guard comm.size > 1 else { return }
+        let sums = trainers.map { Int64(bitPattern: checksum($0.sae.params)) }
+        let all = comm.allgather(sums)
+        for r in 1..<comm.size where Array(all[r * sums.count ..< (r + 1) * sums.count]) != Array(all[0..<sums.count]) {
+            throw RunFailure("step \(step): the parameters of rank \(r) differ from rank 0's; ranks are out of lockstep")
+        }
+    }
+
+    /// Writes a checkpoint (rank 0), with every rank's stream position gathered to it.
+    public func checkpoint() throws {
+        for t in trainers where !t.sae.params.allSatisfy({ $0.isFinite }) {
+            throw RunFailure("step \(step), hook \(t.hook): parameters are not finite; the last good checkpoint is kept in \(config.out)")
+        }
+        let mine = try JSONEncoder().encode(position)
+        let gathered = comm.gatherVariable([UInt8](mine), root: 0)
+        // The window of firing counts restarts at every checkpoint; sparsity.safetensors holds the
+        // window that just ended. Reset before the state is written, so a resume sees the same.
+        let fractions = trainers.map { $0.stats.firingFractions }
+        for h in trainers.indices { trainers[h].stats.resetWindow() }
+        guard let gathered else { return }
+        let positions = try gathered.map { try JSONDecoder().decode(StreamPosition.self, from: Data($0)) }
+        let ckpt = TrainerCheckpoint(step: step, tokens: tokens, worldSize: comm.size, seed: config.seed,
+                                     hooks: hooks.map(\.name), positions: positions, rng: rng.state)
+        let extra = ["nanochat_checkpoint": location.modelPath, "nanochat_step": String(location.step),
+                     "training_step": String(step), "training_tokens": String(tokens), "trainer": "nanosae"]
+        try store.commit(step: step, hooks: hooks.map(\.name)) { dir in
+            for (h, t) in trainers.enumerated() {
+                let hookDir = dir.appendingPathComponent(t.hook)
+                try t.sae.saveSAELens(to: hookDir.path,
+                                      metadata: SAELensMetadata(hookName: t.hook, modelName: "nanochat",
+                                                                contextSize: config.context, extra: extra),
+                                      inputScale: t.inputScale, firingFractions: fractions[h])
+                try t.writeState(to: hookDir)
+            }
+            try ckpt.write(to: dir)
+        }
+    }
+
+    func writeRunInfo() throws {
+        var info: [String: Any] = [
+            "config": config.jsonObject, "world_size": comm.size, "nanosae_version": nanosaeVersion,
+            "git_commit": gitCommit(), "started_at": ISO8601DateFormatter().string(from: Date()),
+            "model": ["path": location.modelPath, "step": location.step, "profile": model.profile.name,
+                      "n_layer": model.config.nLayer, "n_embd": model.config.nEmbd, "vocab_size": model.config.vocabSize],
+            "d_in": saeConfig.dIn, "d_sae": saeConfig.dSAE, "local_batch_tokens": localBatch,
+            "block_tokens": blockTokens, "total_steps": totalSteps, "lr": Double(lrSchedule.lr),
+            "lambda": Double(saeConfig.l1), "input_scales": Dictionary(uniqueKeysWithValues: trainers.map { ($0.hook, Double($0.inputScale)) }),
+        ]
+        if config.resume { info["resumed_at_step"] = step }
+        let out = URL(fileURLWithPath: config.out)
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: out.appendingPathComponent("run.json"), options: .atomic)
+    }
+
+    func log(_ message: String) {
+        FileHandle.standardError.write(Data("sae-train: \(message)\n".utf8))
+    }
+}
+
+/// FNV-1a over the bit patterns of `values`: equal exactly when the floats are bitwise equal.
+func checksum(_ values: [Float]) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01B3 }
+    return h
+}
+
+/// The version of nanosae, written into run.json and printed by `--version`.
+public let nanosaeVersion = "0.1.0"
+
+/// The git commit the program was built from, if its source tree is a git checkout.
+func gitCommit() -> String {
+    let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["git", "-C", dir, "rev-parse", "HEAD"]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return "unknown" }
+    p.waitUntilExit()
+    let s = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    return p.terminationStatus == 0 && !s.isEmpty ? s : "unknown"
+}
