@@ -34,6 +34,9 @@ public struct ModelLocation: Equatable, Sendable {
                 guard let s = stepOf(name, prefix: "model_", suffix: ".pt") else {
                     throw NanochatError.modelNotFound(path: model, reason: "expected a file named model_<step>.pt")
                 }
+                if let step, step != s {
+                    throw NanochatError.modelNotFound(path: model, reason: "--step \(step) conflicts with this file's step \(s); pass the checkpoint dir instead")
+                }
                 return try location(dir: (model as NSString).deletingLastPathComponent, step: s, modelPath: model)
             }
             dir = model

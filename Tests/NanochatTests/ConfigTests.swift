@@ -76,6 +76,8 @@ import Testing
         #expect(byBase.step == 600 && byBase.metaPath.hasSuffix("d4/meta_000600.json"))
         #expect(try ModelLocation.resolve(model: nil, baseDir: Fixtures.path("nanochat-d4"), tag: "d4", step: 600) == byBase)
         #expect(throws: NanochatError.self) { try ModelLocation.resolve(model: Fixtures.d4Dir, step: 5) }
+        #expect(throws: NanochatError.self) { try ModelLocation.resolve(model: byDir.modelPath, step: 5) }
+        #expect(try ModelLocation.resolve(model: byDir.modelPath, step: 600) == byDir)
         #expect(throws: NanochatError.self) { try ModelLocation.resolve(model: "/nonexistent/model_000001.pt") }
         #expect(try ModelLocation.resolve(model: Fixtures.v0Model).defaultTokenizerPath == nil)
     }
