@@ -5,8 +5,10 @@ import Tensors
 // values equal to t in index order (the same set as `topKRows`: ties go to the lower index).
 // O(n) per row instead of the heap's O(n log k).
 
-/// For each of `rows` rows: the latents `candidates[t]` (t < n) with the k largest values
-/// `pre[b·m + candidates[t]]`, written to `outIdx`/`outVal` [rows, k] in candidate order.
+/// For each of `rows` rows: of the latents `candidates[t]`, the (at most) k with the largest positive
+/// values `pre[b·m + candidates[t]]`, written to `outIdx`/`outVal` [rows, k] in candidate order, unused
+/// slots as value 0. Non-positive values are dropped first: after the ReLU they contribute nothing,
+/// so the kept set equals "top-k, then keep the positive ones" and the selection runs on fewer values.
 func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [Int32], k: Int,
                    outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     let n = candidates.count
@@ -15,20 +17,31 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
         let box = UncheckedSendable((pre, cb.baseAddress!, outIdx, outVal))
         rowRanges(rows, grain: 16, parallel: parallel) { r in
             let (pre, cand, outIdx, outVal) = box.value
-            var gathered = [Float](repeating: 0, count: n), scratch = gathered
+            var value = [Float](repeating: 0, count: n), latent = [Int32](repeating: 0, count: n)
+            var scratch = value
             for b in r {
                 let row = pre + b * m
-                for t in 0..<n { gathered[t] = row[Int(cand[t])] }
-                for t in 0..<n { scratch[t] = gathered[t] }
-                let threshold = kthLargest(&scratch, k)
-                var above = 0
-                for t in 0..<n where gathered[t] > threshold { above += 1 }
-                var equalBudget = k - above, o = b * k
+                var p = 0
                 for t in 0..<n {
-                    let v = gathered[t]
+                    let v = row[Int(cand[t])]
+                    if v > 0 { value[p] = v; latent[p] = cand[t]; p += 1 }
+                }
+                var o = b * k
+                if p <= k {
+                    for t in 0..<p { outIdx[o] = latent[t]; outVal[o] = value[t]; o += 1 }
+                    for _ in p..<k { outIdx[o] = 0; outVal[o] = 0; o += 1 }
+                    continue
+                }
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(contentsOf: value[0..<p])
+                let threshold = kthLargest(&scratch, k)
+                var equalBudget = k
+                for t in 0..<p where value[t] > threshold { equalBudget -= 1 }
+                for t in 0..<p {
+                    let v = value[t]
                     if v > threshold || (v == threshold && equalBudget > 0) {
                         if v == threshold { equalBudget -= 1 }
-                        outIdx[o] = cand[t]; outVal[o] = v; o += 1
+                        outIdx[o] = latent[t]; outVal[o] = v; o += 1
                     }
                 }
             }

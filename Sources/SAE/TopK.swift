@@ -220,19 +220,23 @@ extension SAE {
                 } }
             }
         }
-        // Bucket every (b, j) entry by latent j: counting sort, stable in (kind, b) order → deterministic sums.
-        var count = [Int](repeating: 0, count: m + 1)
-        for s in sets { for j in s.idx { count[Int(j) + 1] += 1 } }
-        for j in 0..<m { count[j + 1] += count[j] }
-        let total = count[m]
+        // Bucket every (b, j) entry by (row block, latent j): a counting sort, stable in (kind, b) order, so
+        // the sums are deterministic. A row block's G and x rows (R·d floats each) fit in L2; each thread
+        // owns a range of latents and, block after block, streams through its gradient rows once.
+        // (Bucketing by latent alone makes every entry fetch two random rows from all of G and x.)
+        let R = max(16, min(B, 131_072 / d)), nBlocks = (B + R - 1) / R
+        var count = [Int](repeating: 0, count: nBlocks * m + 1)
+        for s in sets { for b in 0..<B { for t in s.start[b] ..< s.start[b + 1] { count[(b / R) * m + Int(s.idx[t]) + 1] += 1 } } }
+        for i in 0 ..< nBlocks * m { count[i + 1] += count[i] }
+        let total = count[nBlocks * m]
         var eRow = [Int32](repeating: 0, count: total), eF = [Float](repeating: 0, count: total)
         var eD = [Float](repeating: 0, count: total), eKind = [UInt8](repeating: 0, count: total)
         var fill = count
         for (kind, s) in sets.enumerated() {
             for b in 0..<B {
                 for t in s.start[b] ..< s.start[b + 1] {
-                    let j = Int(s.idx[t]), e = fill[j]
-                    fill[j] += 1
+                    let key = (b / R) * m + Int(s.idx[t]), e = fill[key]
+                    fill[key] += 1
                     eRow[e] = Int32(b); eF[e] = s.val[t]; eD[e] = dpre[kind][t]; eKind[e] = UInt8(kind)
                 }
             }
@@ -250,19 +254,21 @@ extension SAE {
                     let (gr, x, G, Gaux, cnt, er, ef, ed, ek, b_dec) = box.value
                     let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
                     let db_enc = gr + layout.b_enc.lowerBound
-                    for j in r {
-                        var bsum: Float = 0
-                        for e in cnt[j] ..< cnt[j + 1] {
-                            let b = Int(er[e])
-                            let g = (ek[e] == 0 ? G : Gaux!) + b * d
-                            axpy(dWdec + j * d, ef[e], g, d)
-                            axpy(dWenc + j * d, ed[e], x + b * d, d)
-                            bsum += ed[e]
+                    for blk in 0..<nBlocks {
+                        for j in r {
+                            var bsum: Float = 0
+                            for e in cnt[blk * m + j] ..< cnt[blk * m + j + 1] {
+                                let b = Int(er[e])
+                                let g = (ek[e] == 0 ? G : Gaux!) + b * d
+                                axpy(dWdec + j * d, ef[e], g, d)
+                                axpy(dWenc + j * d, ed[e], x + b * d, d)
+                                bsum += ed[e]
+                            }
+                            db_enc[j] += bsum
                         }
-                        db_enc[j] = bsum
-                        // Σ dpre·x̃_b = Σ dpre·x_b − (Σ dpre)·b_dec: no [B,d] copy of x̃ is needed.
-                        axpy(dWenc + j * d, -bsum, b_dec, d)
                     }
+                    // Σ dpre·x̃_b = Σ dpre·x_b − (Σ dpre)·b_dec: no [B,d] copy of x̃ is needed.
+                    for j in r { axpy(dWenc + j * d, -db_enc[j], b_dec, d) }
                 }
             } } } } } } } }
         } }
