@@ -20,6 +20,12 @@ import Testing
         }
     }
 
+    @Test func batchEncodingEqualsOneByOne() {
+        let tok = Loaded.tokenizer
+        let texts = Self.reference.cases.map(\.text)
+        #expect(tok.encode(batch: texts) == texts.map { tok.encode($0) })
+    }
+
     @Test func decodeInvertsEncode() {
         let tok = Loaded.tokenizer
         for c in Self.reference.cases { #expect(tok.decode(tok.encode(c.text)) == c.text) }
