@@ -18,13 +18,14 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
         rowRanges(rows, grain: 16, parallel: parallel) { r in
             let (pre, cand, outIdx, outVal) = box.value
             var value = [Float](repeating: 0, count: n), latent = [Int32](repeating: 0, count: n)
-            var scratch = value
+            var bits = [UInt32](repeating: 0, count: n)
             for b in r {
                 let row = pre + b * m
                 var p = 0
-                for t in 0..<n {
+                for t in 0..<n {                       // branch-free compaction of the positive values
                     let v = row[Int(cand[t])]
-                    if v > 0 { value[p] = v; latent[p] = cand[t]; p += 1 }
+                    value[p] = v; latent[p] = cand[t]
+                    p += v > 0 ? 1 : 0
                 }
                 var o = b * k
                 if p <= k {
@@ -32,9 +33,17 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
                     for _ in p..<k { outIdx[o] = 0; outVal[o] = 0; o += 1 }
                     continue
                 }
-                scratch.removeAll(keepingCapacity: true)
-                scratch.append(contentsOf: value[0..<p])
-                let threshold = kthLargest(&scratch, k)
+                // Positive floats order as their bit patterns: bisect the bit pattern of the k-th largest
+                // with branch-free counting passes (vectorised), instead of a branchy quickselect.
+                for t in 0..<p { bits[t] = value[t].bitPattern }
+                var lo: UInt32 = 0, hi: UInt32 = 0x7F80_0000
+                while lo < hi {
+                    let mid = lo + (hi - lo + 1) / 2
+                    var c = 0
+                    bits.withUnsafeBufferPointer { bb in for t in 0..<p { c &+= bb[t] >= mid ? 1 : 0 } }
+                    if c >= k { lo = mid } else { hi = mid - 1 }
+                }
+                let threshold = Float(bitPattern: lo)
                 var equalBudget = k
                 for t in 0..<p where value[t] > threshold { equalBudget -= 1 }
                 for t in 0..<p {

@@ -91,4 +91,30 @@ import Tensors
         }
         #expect(pre == biased, "pre must hold pre + bias afterwards")
     }
+
+    /// AuxK's selection: per row, the k largest positive values among the candidate latents (ties to
+    /// the lower latent), padded with zeros when fewer are positive; against a sort.
+    @Test(arguments: [(40, 7), (300, 128), (64, 64)])
+    func auxSelectionMatchesSort(_ n: Int, _ k: Int) {
+        var rng = Xoshiro256(seed: UInt64(n + k))
+        let m = 2 * n, rows = 12
+        var pre = [Float](repeating: 0, count: rows * m)
+        for i in 0 ..< rows * m { pre[i] = (rng.nextGaussian() * 3).rounded() / 3 }      // many ties
+        let candidates: [Int32] = (0..<n).map { (t: Int) -> Int32 in Int32(2 * t + (t % 3 == 0 ? 1 : 0)) }
+        var idx = [Int32](repeating: -1, count: rows * k), val = [Float](repeating: -1, count: rows * k)
+        pre.withUnsafeBufferPointer { p in idx.withUnsafeMutableBufferPointer { i in val.withUnsafeMutableBufferPointer { v in
+            selectLargest(pre: p.baseAddress!, m: m, rows: rows, candidates: candidates, k: k,
+                          outIdx: i.baseAddress!, outVal: v.baseAddress!)
+        } } }
+        for b in 0..<rows {
+            var all: [(Float, Int32)] = candidates.map { (pre[b * m + Int($0)], $0) }
+            all.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
+            var expected = Array(all.prefix(k)).filter { $0.0 > 0 }
+            expected.sort { $0.1 < $1.1 }
+            var got: [(Float, Int32)] = []
+            for s in b * k ..< (b + 1) * k where val[s] > 0 { got.append((val[s], idx[s])) }
+            #expect(got.map { $0.1 } == expected.map { $0.1 } && got.map { $0.0 } == expected.map { $0.0 }, "row \(b)")
+            #expect(val[b * k ..< (b + 1) * k].allSatisfy { $0 >= 0 })
+        }
+    }
 }
