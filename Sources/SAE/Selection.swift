@@ -18,7 +18,8 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
         rowRanges(rows, grain: 16, parallel: parallel) { r in
             let (pre, cand, outIdx, outVal) = box.value
             var value = [Float](repeating: 0, count: n), latent = [Int32](repeating: 0, count: n)
-            var bits = [UInt32](repeating: 0, count: n)
+            var bits = [UInt32](repeating: 0, count: n), hist = [Int](repeating: 0, count: 256)
+            var scratch: [Float] = []
             for b in r {
                 let row = pre + b * m
                 var p = 0
@@ -33,17 +34,29 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
                     for _ in p..<k { outIdx[o] = 0; outVal[o] = 0; o += 1 }
                     continue
                 }
-                // Positive floats order as their bit patterns: bisect the bit pattern of the k-th largest
-                // with branch-free counting passes (vectorised), instead of a branchy quickselect.
+                // Positive floats order as their bit patterns: a two-level radix select (exponent byte,
+                // then the top mantissa byte within the exponent that holds the k-th largest) leaves a
+                // handful of values for the final quickselect. Histogram passes have no unpredictable branches.
                 for t in 0..<p { bits[t] = value[t].bitPattern }
-                var lo: UInt32 = 0, hi: UInt32 = 0x7F80_0000
-                while lo < hi {
-                    let mid = lo + (hi - lo + 1) / 2
-                    var c = 0
-                    bits.withUnsafeBufferPointer { bb in for t in 0..<p { c &+= bb[t] >= mid ? 1 : 0 } }
-                    if c >= k { lo = mid } else { hi = mid - 1 }
+                var need = k
+                var members = p
+                for level in 0..<2 {
+                    let shift: UInt32 = level == 0 ? 23 : 15
+                    for i in 0..<256 { hist[i] = 0 }
+                    for t in 0..<members { hist[Int((bits[t] >> shift) & 0xFF)] += 1 }
+                    var bucket = 255
+                    while hist[bucket] < need { need -= hist[bucket]; bucket -= 1 }
+                    // Keep only that bucket's members (compacted in place, order kept).
+                    var q = 0
+                    for t in 0..<members {
+                        let keep = (bits[t] >> shift) & 0xFF == UInt32(bucket)
+                        bits[q] = bits[t]; q += keep ? 1 : 0
+                    }
+                    members = q
                 }
-                let threshold = Float(bitPattern: lo)
+                scratch.removeAll(keepingCapacity: true)
+                for t in 0..<members { scratch.append(Float(bitPattern: bits[t])) }
+                let threshold = kthLargest(&scratch, need)
                 var equalBudget = k
                 for t in 0..<p where value[t] > threshold { equalBudget -= 1 }
                 for t in 0..<p {
