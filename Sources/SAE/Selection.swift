@@ -1,9 +1,9 @@
 import Tensors
 
-// Unsorted top-k selection for AuxK, where k_aux (d/2) is large relative to the dead set: a
-// quickselect finds the k-th largest value t, then one scan keeps everything above t and the
-// values equal to t in index order (the same set as `topKRows`: ties go to the lower index).
-// O(n) per row instead of the heap's O(n log k).
+// Row-wise selections for TopK and AuxK that return the same set as `topKRows` (ties go to the lower
+// index) without its heap: the k-th largest value t is found first, then one scan keeps everything
+// above t and the values equal to t in index order. TopK bounds t from block maxima; AuxK (k_aux = d/2
+// is large against the dead set) finds it by a radix select on the bit patterns of the positive values.
 
 /// For each of `rows` rows: of the latents `candidates[t]`, the (at most) k with the largest positive
 /// values `pre[b·m + candidates[t]]`, written to `outIdx`/`outVal` [rows, k] in candidate order, unused

@@ -13,8 +13,9 @@ import Tensors
 //   ∂L/∂pre_bj  = g_b·W_dec,j · 1[f_bj > 0]        (only j ∈ S_b)
 //   ∂L/∂W_enc,j = Σ_b ∂L/∂pre_bj · x̃_b;  ∂L/∂b_enc,j = Σ_b ∂L/∂pre_bj
 //   ∂L/∂b_dec   = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j   (x̃ depends on b_dec)
-// The weight gradients are dense-by-sparse: entries are bucketed by latent (counting sort), then
-// each thread owns a range of latents and writes only their rows: no races, rows stay in cache.
+// The weight gradients are dense-by-sparse: entries are bucketed by (row block, latent) with a counting
+// sort, then each thread owns a range of latents and writes only their rows (no races, deterministic),
+// reading the block's G and x rows from L2.
 
 /// Active latents of a batch in compressed-row form: row b's latents are idx[start[b]..<start[b+1]]
 /// with activations val (all > 0).
@@ -103,9 +104,9 @@ extension SAE {
         if batchTopK {
             (main, minKept) = fullPre.withUnsafeBufferPointer { batchTopKSelect($0, rows: B, m: m, keep: k * B) }
         } else {
-            main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k, map: nil)
+            main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k)
         }
-        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux, map: nil) : nil
+        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
     }
 
@@ -361,14 +362,13 @@ extension SparseActivations {
     }
 }
 
-/// Keeps the positive entries of per-row top-k output (values > 0 after ReLU) in CSR form; `map`
-/// translates compacted column numbers back to latent indices (AuxK's dead-latent list).
-func compactPositive(values: [Float], indices: [Int32], rows: Int, perRow: Int, map: [Int32]?) -> SparseActivations {
+/// Keeps the positive entries of per-row top-k output (values > 0 after ReLU) in CSR form.
+func compactPositive(values: [Float], indices: [Int32], rows: Int, perRow: Int) -> SparseActivations {
     var s = SparseActivations(start: [0], idx: [], val: [])
     s.start.reserveCapacity(rows + 1); s.idx.reserveCapacity(values.count); s.val.reserveCapacity(values.count)
     for b in 0..<rows {
         for t in (b * perRow) ..< ((b + 1) * perRow) where values[t] > 0 {
-            s.idx.append(map.map { $0[Int(indices[t])] } ?? indices[t])
+            s.idx.append(indices[t])
             s.val.append(values[t])
         }
         s.start.append(s.idx.count)
