@@ -34,14 +34,14 @@ public struct ProgressLine {
 
     /// Prints at most once a second unless `force`.
     public mutating func update(step: Int, totalSteps: Int, tokens: Int, totalTokens: Int, tokensPerSecond: Double,
-                                loss: Double, fvu: Double, l0: Double, deadFraction: Double, force: Bool = false) {
+                                detail: String = "", force: Bool = false) {
         let now = Date().timeIntervalSince1970
         guard force || now - lastPrint >= (isTTY ? 0.5 : 10) else { return }
         lastPrint = now
         let eta = tokensPerSecond > 0 ? Double(totalTokens - tokens) / tokensPerSecond : 0
-        let line = String(format: "step %d/%d | %@/%@ tok | %@ tok/s | ETA %@ | loss %.4g | fvu %.3f | L0 %.1f | dead %.1f%%",
+        let line = String(format: "step %d/%d | %@/%@ tok | %@ tok/s | ETA %@",
                           step, totalSteps, formatCount(Double(tokens)), formatCount(Double(totalTokens)),
-                          formatCount(tokensPerSecond), formatDuration(eta), loss, fvu, l0, deadFraction * 100)
+                          formatCount(tokensPerSecond), formatDuration(eta)) + (detail.isEmpty ? "" : " | " + detail)
         let text = isTTY ? "\r\u{1B}[K" + line + (force ? "\n" : "") : line + "\n"
         FileHandle.standardError.write(Data(text.utf8))
     }

@@ -17,6 +17,7 @@ public struct TrainConfig: Equatable, Sendable {
     public var data = ""                  // parquet shards dir, .txt/.jsonl file, or dir of them
     public var valShards = 1              // last N parquet shards are validation, never trained on
     public var activations = ""           // train from an activation cache instead of the model
+    public var cacheDtype = "float32"     // sae-train cache: float32 | bfloat16
     public var hooks: [String] = []       // hook points; one SAE each, all from one forward pass
     public var context = 256              // tokens per packed row
     public var excludeBOS = true          // keep BOS positions out of the training data
@@ -74,6 +75,7 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "data", help: "dir of parquet shards, a .txt/.jsonl file, or a dir of them", kind: .string(\.data)),
         Key(name: "val_shards", help: "trailing parquet shards kept for validation", kind: .int(\.valShards)),
         Key(name: "activations", help: "train from this activation cache instead of the model", kind: .string(\.activations)),
+        Key(name: "cache_dtype", help: "sae-train cache: stored precision, float32 | bfloat16", kind: .string(\.cacheDtype)),
         Key(name: "hook", help: "hook point, e.g. blocks.2.hook_resid_post (repeatable)", kind: .strings(\.hooks)),
         Key(name: "context", help: "tokens per row fed to the model", kind: .int(\.context)),
         Key(name: "exclude_bos", help: "leave BOS positions out of the training data", kind: .bool(\.excludeBOS)),
@@ -266,7 +268,8 @@ extension TrainConfig {
     /// Model-dependent checks (hook names, d_in) happen when the model is loaded.
     public func validate(source: String = "config") throws {
         func need(_ ok: Bool, _ message: String) throws { if !ok { throw ConfigError(source, message) } }
-        try need(!hooks.isEmpty, "no hook given (key 'hook', e.g. blocks.2.hook_resid_post)")
+        try need(!hooks.isEmpty || !activations.isEmpty, "no hook given (key 'hook', e.g. blocks.2.hook_resid_post)")
+        try need(["float32", "bfloat16"].contains(cacheDtype), "cache_dtype must be float32 or bfloat16; got '\(cacheDtype)'")
         try need(!model.isEmpty || !tag.isEmpty || !activations.isEmpty,
                  "no model given (key 'model', or 'base_dir' + 'tag', or 'activations')")
         try need(!data.isEmpty || !activations.isEmpty, "no data given (key 'data' or 'activations')")

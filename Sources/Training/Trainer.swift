@@ -20,10 +20,13 @@ public struct RunFailure: Error, CustomStringConvertible {
 public final class Trainer {
     public let config: TrainConfig
     let comm: Communicator
-    let model: NanochatModel
-    let tokenizer: Tokenizer
-    let location: ModelLocation
-    let hooks: [HookPoint]
+    /// The model and its tokenizer (nil when training from an activation cache).
+    let source: LoadedModel?
+    /// The cache being trained from (nil when training from the model).
+    let cache: CacheManifest?
+    /// This rank's documents (model mode).
+    let documents: DocumentSource?
+    let hookNames: [String]
     let store: CheckpointStore
     let localBatch: Int
     let blockTokens: Int
@@ -31,16 +34,13 @@ public final class Trainer {
     let lrSchedule: LearningRateSchedule
     let lambdaSchedule: LambdaSchedule
     let saeConfig: SAEConfig
-    let producer: ActivationProducer
 
     // Mutable training state.
     public private(set) var trainers: [HookTrainer] = []
     public private(set) var step = 0
     public private(set) var tokens = 0
-    var position = StreamPosition()
+    var stream: ActivationStream! = nil
     var rng: Xoshiro256
-    var block: ActivationBlock? = nil
-    let prefetcher: BlockPrefetcher
     var stepSeconds = 0.0
 
     /// Loads the model, tokenizer and data and checks the run directory; throws `ConfigError`,
@@ -69,25 +69,26 @@ public final class Trainer {
             throw ConfigError(config.out, "holds another run (run.json, checkpoints); pass --resume to continue it or choose another out")
         }
 
-        location = try ModelLocation.resolve(model: config.model.isEmpty ? nil : config.model,
-                                             baseDir: config.baseDir.isEmpty ? nil : config.baseDir,
-                                             tag: config.tag.isEmpty ? nil : config.tag,
-                                             step: config.step >= 0 ? config.step : nil)
-        let profile = config.archProfile.isEmpty ? nil : try ArchitectureProfile.named(config.archProfile)
-        model = try NanochatModel(location: location, profile: profile)
-        guard let tokenizerPath = config.tokenizer.isEmpty ? location.defaultTokenizerPath : config.tokenizer else {
-            throw ConfigError("config", "no tokenizer: set 'tokenizer' (the model is not inside a nanochat base dir)")
+        let d: Int
+        if config.activations.isEmpty {
+            let loaded = try LoadedModel(config)
+            source = loaded
+            cache = nil
+            documents = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
+                                           rank: comm.rank, worldSize: N)
+            hookNames = loaded.hooks.map(\.name)
+            d = loaded.model.config.nEmbd
+        } else {
+            let manifest = try CacheManifest.read(config.activations)
+            for h in config.hooks where !manifest.hooks.contains(h) {
+                throw ConfigError("config", "hook \(h) is not in the activation cache \(config.activations) (it has \(manifest.hooks.joined(separator: ", ")))")
+            }
+            source = nil
+            cache = manifest
+            documents = nil
+            hookNames = config.hooks.isEmpty ? manifest.hooks : config.hooks
+            d = manifest.dIn
         }
-        tokenizer = try Tokenizer(path: tokenizerPath)
-        try tokenizer.checkMatches(model, file: tokenizerPath)
-        let nLayer = model.config.nLayer
-        hooks = try config.hooks.map { try HookPoint(name: $0, nLayer: nLayer) }
-        guard Set(hooks).count == hooks.count else { throw ConfigError("config", "a hook is listed twice: \(config.hooks)") }
-        guard config.context <= model.config.sequenceLen else {
-            throw ConfigError("config", "context (\(config.context)) exceeds the model's sequence_len (\(model.config.sequenceLen))")
-        }
-
-        let d = model.config.nEmbd
         let m = config.dSae > 0 ? config.dSae : config.expansion * d
         let arch = Architecture(rawValue: config.arch)!
         var sc = SAEConfig(architecture: arch, dIn: d, dSAE: m, k: config.k,
@@ -104,13 +105,6 @@ public final class Trainer {
         lambdaSchedule = LambdaSchedule(lambda: sc.l1, warmupSteps: config.l1WarmupTokens / config.batchTokens)
 
         blockTokens = max(1, config.bufferTokens / localBatch) * localBatch
-        let source = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
-                                        rank: comm.rank, worldSize: N)
-        producer = ActivationProducer(model: model, tokenizer: tokenizer, source: source, hooks: hooks,
-                                      context: config.context, blockTokens: blockTokens,
-                                      excludeBOS: config.excludeBOS, seed: config.seed, rank: comm.rank)
-        let p = producer
-        prefetcher = BlockPrefetcher { index, start in try p.produce(index: index, start: start) }
         rng = Xoshiro256(seed: mixSeed(UInt64(config.seed), 0x5E5A))
     }
 
@@ -124,8 +118,6 @@ public final class Trainer {
         }
     }
 
-    public var batchesPerBlock: Int { blockTokens / localBatch }
-
     // ------------------------------------------------------------------------------------------
     // Start: fresh or resumed
 
@@ -135,25 +127,37 @@ public final class Trainer {
         if let hosts {
             let names = Dictionary(grouping: hosts.map { String(decoding: $0, as: UTF8.self) }, by: { $0 })
                 .map { "\($0.key) ×\($0.value.count)" }.sorted().joined(separator: ", ")
-            log("\(comm.size) rank(s) on \(names); \(location.modelPath) (\(model.profile.name), n_embd \(model.config.nEmbd)); "
-                + "\(hooks.count) hook(s), \(saeConfig.architecture.rawValue) d_sae \(saeConfig.dSAE); "
+            log("\(comm.size) rank(s) on \(names); \(source.map { "\($0.location.modelPath) (\($0.model.profile.name))" } ?? "cache \(config.activations)"); "
+                + "\(hookNames.count) hook(s), \(saeConfig.architecture.rawValue) d_in \(saeConfig.dIn) d_sae \(saeConfig.dSAE); "
                 + "\(totalSteps) steps of \(config.batchTokens) tokens (\(localBatch) per rank)")
         }
-        if config.resume { try restore() } else { try initialise() }
+        var position = StreamPosition()
+        if config.resume { position = try restore() }
+        stream = try makeStream(position: position)
+        if !config.resume { try initialise() }
         if comm.isRoot { try writeRunInfo() }
     }
 
+    func makeStream(position: StreamPosition) throws -> ActivationStream {
+        if let source, let docs = documents {
+            let producer = ActivationProducer(model: source.model, tokenizer: source.tokenizer, source: docs,
+                                              hooks: source.hooks, context: config.context, blockTokens: blockTokens,
+                                              excludeBOS: config.excludeBOS, seed: config.seed, rank: comm.rank)
+            return try ModelStream(producer: producer, localBatch: localBatch, position: position)
+        }
+        return try CacheStream(dir: config.activations, manifest: cache!, hooks: hookNames, globalBatch: config.batchTokens,
+                               rank: comm.rank, size: comm.size, seed: config.seed)
+    }
+
+    /// Fresh SAEs: the input scale from the first data, parameters from rank 0, b_dec at the mean
+    /// of the first global batch.
     func initialise() throws {
-        prefetcher.start(index: 0, from: DataCursor())
-        let first = try prefetcher.take()
-        prefetcher.start(index: 1, from: first.end)
-        block = first
-        position = StreamPosition()
-        let d = saeConfig.dIn, N = Double(comm.size)
-        for (h, hook) in hooks.enumerated() {
-            let acts = first.activations[h]
-            // Input scale s = sqrt(d / E‖x‖²) over the first block of every rank.
-            var sums = [acts.storage.reduce(0.0) { $0 + Double($1) * Double($1) }, Double(acts.rows)]
+        let d = saeConfig.dIn
+        try stream.load(step: 0)
+        for h in hookNames.indices {
+            // Input scale s = sqrt(d / E‖x‖²) over a sample of every rank's data.
+            let sample = try stream.scaleSample(hook: h)
+            var sums = [sample.storage.reduce(0.0) { $0 + Double($1) * Double($1) }, Double(sample.rows)]
             comm.allreduce(&sums, .sum)
             let s = Float((Double(d) * sums[1] / max(sums[0], 1e-30)).squareRoot())
             // Rank 0 initialises; the parameters are broadcast so every rank starts identical.
@@ -161,41 +165,39 @@ public final class Trainer {
             var sae = try SAE(config: saeConfig, rng: &initRNG)
             comm.broadcast(&sae.params, root: 0)
             // b_dec = mean of the first global batch (scaled).
+            let x = stream.batch(hook: h)
             var mean = [Double](repeating: 0, count: d)
-            for b in 0..<localBatch { for i in 0..<d { mean[i] += Double(acts.storage[b * d + i] * s) } }
+            for b in 0..<localBatch { for i in 0..<d { mean[i] += Double(x.storage[b * d + i] * s) } }
             comm.allreduce(&mean, .sum)
-            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / (N * Double(localBatch))) }
-            trainers.append(HookTrainer(hook: hook.name, sae: sae, adam: AdamState(count: sae.params.count),
+            let rows = Double(config.batchTokens)
+            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / rows) }
+            trainers.append(HookTrainer(hook: hookNames[h], sae: sae, adam: AdamState(count: sae.params.count),
                                         stats: LatentStatistics(latents: saeConfig.dSAE), inputScale: s,
                                         grads: [Float](repeating: 0, count: sae.params.count)))
         }
     }
 
-    func restore() throws {
+    /// Restores the latest checkpoint; returns this rank's stream position.
+    func restore() throws -> StreamPosition {
         guard let (savedStep, dir) = store.latest() else { throw ConfigError(config.out, "--resume: no checkpoint") }
         let ckpt = try TrainerCheckpoint.read(from: dir)
-        guard ckpt.worldSize == comm.size else {
-            throw ConfigError(config.out, "--resume: the checkpoint was written by \(ckpt.worldSize) rank(s), this job has \(comm.size); resume with the same number of ranks")
+        // From a cache the batches do not depend on N; from the model every rank has its own cursor.
+        guard ckpt.worldSize == comm.size || cache != nil else {
+            throw ConfigError(config.out, "--resume: the checkpoint was written by \(ckpt.worldSize) rank(s), this job has \(comm.size); resume with the same number of ranks (or train from an activation cache)")
         }
-        guard ckpt.hooks == hooks.map(\.name) else {
-            throw ConfigError(config.out, "--resume: the checkpoint trains hooks \(ckpt.hooks), the config asks for \(hooks.map(\.name))")
+        guard ckpt.hooks == hookNames else {
+            throw ConfigError(config.out, "--resume: the checkpoint trains hooks \(ckpt.hooks), the config asks for \(hookNames)")
         }
         guard ckpt.seed == config.seed else { throw ConfigError(config.out, "--resume: the checkpoint used seed \(ckpt.seed), the config \(config.seed)") }
-        trainers = try hooks.map { try HookTrainer.readState(from: dir.appendingPathComponent($0.name)) }
+        trainers = try hookNames.map { try HookTrainer.readState(from: dir.appendingPathComponent($0)) }
         for t in trainers where t.sae.config != saeConfig {
             throw ConfigError(config.out, "--resume: the checkpoint's SAE (\(t.sae.config)) differs from the config's (\(saeConfig))")
         }
         step = ckpt.step
         tokens = ckpt.tokens
         rng = Xoshiro256(state: ckpt.rng)
-        position = ckpt.positions[comm.rank]
-        prefetcher.start(index: position.block, from: position.blockStart)
-        let b = try prefetcher.take()
-        prefetcher.start(index: b.index + 1, from: b.end)
-        block = b
-        if comm.isRoot {
-            log("resuming from step \(savedStep) (\(formatCount(Double(tokens))) tokens) in \(dir.path)")
-        }
+        if comm.isRoot { log("resuming from step \(savedStep) (\(formatCount(Double(tokens))) tokens) in \(dir.path)") }
+        return cache == nil ? ckpt.positions[comm.rank] : StreamPosition()
     }
 
     // ------------------------------------------------------------------------------------------
@@ -208,24 +210,17 @@ public final class Trainer {
         let t0 = Date(), tokens0 = tokens
         var last: [[String: Any]] = []
         while step < totalSteps {
-            if position.batch == batchesPerBlock {
-                let next = try prefetcher.take()
-                prefetcher.start(index: next.index + 1, from: next.end)
-                block = next
-                position = StreamPosition()
-                position.block = next.index
-                position.blockStart = next.start
-            }
+            try stream.load(step: step)
             let tStep = Date()
             last = try trainStep()
             stepSeconds += Date().timeIntervalSince(tStep)
             step += 1
             tokens += config.batchTokens
-            position.batch += 1
 
             if config.resampleEvery > 0 && tokens / config.resampleEvery != (tokens - config.batchTokens) / config.resampleEvery {
                 try resampleDeadLatents()
             }
+            stream.finishStep()
             if step % config.checkEvery == 0 { try checkLockstep() }
             let rate = Double(tokens - tokens0) / max(Date().timeIntervalSince(t0), 1e-9)
             if step % config.logEvery == 0 || step == totalSteps {
@@ -236,8 +231,9 @@ public final class Trainer {
             }
             if comm.isRoot, let first = last.first {
                 progress.update(step: step, totalSteps: totalSteps, tokens: tokens, totalTokens: totalSteps * config.batchTokens,
-                                tokensPerSecond: rate, loss: first["loss"] as! Double, fvu: first["fvu"] as! Double,
-                                l0: first["l0"] as! Double, deadFraction: first["dead_fraction"] as! Double,
+                                tokensPerSecond: rate,
+                                detail: String(format: "loss %.4g | fvu %.3f | L0 %.1f | dead %.1f%%", first["loss"] as! Double,
+                                               first["fvu"] as! Double, first["l0"] as! Double, 100 * (first["dead_fraction"] as! Double)),
                                 force: step == totalSteps)
             }
             if config.checkpointEvery > 0 && step < totalSteps
@@ -248,10 +244,14 @@ public final class Trainer {
         try checkpoint()
         if comm.isRoot {
             let elapsed = Date().timeIntervalSince(t0)
-            log(String(format: "done: %@ tokens in %@ (%@ tok/s); SAE steps %.1fs, data %.1fs (waited %.1fs); SAEs in %@",
+            var data = ""
+            if let m = stream as? ModelStream {
+                data = String(format: ", model forward and store %.1fs (the steps waited %.1fs for data)",
+                              m.prefetcher.produceSeconds, m.prefetcher.waitSeconds)
+            }
+            log(String(format: "done: %@ tokens in %@ (%@ tok/s); SAE steps %.1fs%@; SAEs in %@",
                        formatCount(Double(tokens)), formatDuration(elapsed), formatCount(Double(tokens - tokens0) / max(elapsed, 1e-9)),
-                       stepSeconds, prefetcher.produceSeconds, prefetcher.waitSeconds,
-                       hooks.map { config.out + "/" + $0.name }.joined(separator: ", ")))
+                       stepSeconds, data, hookNames.map { config.out + "/" + $0 }.joined(separator: ", ")))
         }
     }
 
@@ -312,11 +312,9 @@ public final class Trainer {
         return lines
     }
 
-    /// The next local batch of hook `h`, scaled by its input scale: [localBatch, d].
+    /// The current local batch of hook `h`, scaled by its input scale: [localBatch, d].
     func batch(hook h: Int) -> Tensor {
-        let d = saeConfig.dIn, b = position.batch
-        let acts = block!.activations[h]
-        var x = Tensor(shape: [localBatch, d], storage: Array(acts.storage[b * localBatch * d ..< (b + 1) * localBatch * d]))
+        var x = stream.batch(hook: h)
         let s = trainers[h].inputScale
         if s != 1 { x *= s }
         return x
@@ -336,9 +334,7 @@ public final class Trainer {
         for h in trainers.indices {
             let dead = trainers[h].stats.deadLatents(deadTokens: Int64(config.deadTokens))
             guard !dead.isEmpty else { continue }
-            position.batch -= 1                      // the batch just trained on
-            let x = batch(hook: h)
-            position.batch += 1
+            let x = batch(hook: h)                   // the batch just trained on
             let xhat = try trainers[h].sae.decode(try trainers[h].sae.encode(x))
             var losses = [Float](repeating: 0, count: x.rows)
             for b in 0..<x.rows {
@@ -371,7 +367,7 @@ public final class Trainer {
         for t in trainers where !t.sae.params.allSatisfy({ $0.isFinite }) {
             throw RunFailure("step \(step), hook \(t.hook): parameters are not finite; the last good checkpoint is kept in \(config.out)")
         }
-        let mine = try JSONEncoder().encode(position)
+        let mine = try JSONEncoder().encode(stream.position)
         let gathered = comm.gatherVariable([UInt8](mine), root: 0)
         // The window of firing counts restarts at every checkpoint; sparsity.safetensors holds the
         // window that just ended. Reset before the state is written, so a resume sees the same.
@@ -380,10 +376,11 @@ public final class Trainer {
         guard let gathered else { return }
         let positions = try gathered.map { try JSONDecoder().decode(StreamPosition.self, from: Data($0)) }
         let ckpt = TrainerCheckpoint(step: step, tokens: tokens, worldSize: comm.size, seed: config.seed,
-                                     hooks: hooks.map(\.name), positions: positions, rng: rng.state)
-        let extra = ["nanochat_checkpoint": location.modelPath, "nanochat_step": String(location.step),
+                                     hooks: hookNames, positions: positions, rng: rng.state)
+        let extra = ["nanochat_checkpoint": source?.location.modelPath ?? cache!.model,
+                     "activation_cache": config.activations,
                      "training_step": String(step), "training_tokens": String(tokens), "trainer": "nanosae"]
-        try store.commit(step: step, hooks: hooks.map(\.name)) { dir in
+        try store.commit(step: step, hooks: hookNames) { dir in
             for (h, t) in trainers.enumerated() {
                 let hookDir = dir.appendingPathComponent(t.hook)
                 try t.sae.saveSAELens(to: hookDir.path,
@@ -400,8 +397,10 @@ public final class Trainer {
         var info: [String: Any] = [
             "config": config.jsonObject, "world_size": comm.size, "nanosae_version": nanosaeVersion,
             "git_commit": gitCommit(), "started_at": ISO8601DateFormatter().string(from: Date()),
-            "model": ["path": location.modelPath, "step": location.step, "profile": model.profile.name,
-                      "n_layer": model.config.nLayer, "n_embd": model.config.nEmbd, "vocab_size": model.config.vocabSize],
+            "model": source.map { s -> [String: Any] in
+                ["path": s.location.modelPath, "step": s.location.step, "profile": s.model.profile.name,
+                 "n_layer": s.model.config.nLayer, "n_embd": s.model.config.nEmbd, "vocab_size": s.model.config.vocabSize]
+            } ?? ["path": cache!.model, "activation_cache": config.activations],
             "d_in": saeConfig.dIn, "d_sae": saeConfig.dSAE, "local_batch_tokens": localBatch,
             "block_tokens": blockTokens, "total_steps": totalSteps, "lr": Double(lrSchedule.lr),
             "lambda": Double(saeConfig.l1), "input_scales": Dictionary(uniqueKeysWithValues: trainers.map { ($0.hook, Double($0.inputScale)) }),

@@ -11,10 +11,15 @@ import Training
 let usage = """
     usage: sae-train [--config FILE] [--KEY VALUE ...]
            mpirun -np N sae-train --config FILE [--KEY VALUE ...]
+           mpirun -np N sae-train cache --config FILE --out DIR [--KEY VALUE ...]
+           mpirun -np N sae-train --activations DIR [--KEY VALUE ...]
 
     Trains one sparse autoencoder per hook on a nanochat model's activations. The config file is one
     JSON object whose keys are the flags below with underscores (batch_tokens); flags override it.
     Writes OUT/<hook>/ (SAELens format + state/), OUT/metrics.jsonl, OUT/run.json, OUT/checkpoints/.
+    `cache` only collects activations: total_tokens rows per hook into DIR (each rank its own files,
+    DIR/manifest.json last); `--activations DIR` trains from such a cache, with batches that do not
+    depend on the number of ranks.
 
     options:
       --config FILE                 JSON config file
@@ -56,6 +61,8 @@ func main() {
     var arguments = Array(CommandLine.arguments.dropFirst())
     if arguments.contains("--help") || arguments.contains("-h") { print(usage); exit(0) }
     if arguments.contains("--version") { print("sae-train \(nanosaeVersion)"); exit(0) }
+    let cacheMode = arguments.first == "cache"
+    if cacheMode { arguments.removeFirst() }
     let comm = MPICommunicator.start()
     do {
         var config = TrainConfig()
@@ -65,6 +72,11 @@ func main() {
             arguments.removeSubrange(i...(i + 1))
         }
         try config.apply(flags: arguments)
+        if cacheMode {
+            try writeActivationCache(config: config, comm: comm)
+            comm.finalize()
+            quit(0)
+        }
         let trainer = try Trainer(config: config, comm: comm)
         try trainer.start()
         try trainer.run()

@@ -4,6 +4,7 @@ import Formats
 import SAE
 import TestSupport
 import Testing
+import Tensors
 import Training
 
 /// The trainer end to end on the d4 fixture model, small enough for a debug build: in-process on
@@ -65,6 +66,55 @@ import Training
         #expect(run["world_size"] as? Int == 1 && (run["config"] as? [String: Any])?["batch_tokens"] as? Int == 512)
         // Checkpoints at steps 4, 8 and 12; the default keeps the last 3.
         #expect(CheckpointStore(out: out, keep: 3).steps() == [4, 8, 12])
+    }
+
+    /// FVU of the SAE in `dir` on the fixture's reference activations (nanochat's own forward of two
+    /// validation rows), BOS positions left out as in training.
+    func heldOutFVU(_ dir: String) throws -> Double {
+        let ref = try SafetensorsFile(path: Self.d4.appendingPathComponent("reference/forward.safetensors").path)
+        let acts = try ref.tensor(Self.hook), tokens = try ref.int64s("tokens")
+        let d = acts.columns
+        let keep = (0..<tokens.count).filter { tokens[$0] != 4087 }
+        let x = Tensor(shape: [keep.count, d], storage: keep.flatMap { acts.storage[$0 * d ..< ($0 + 1) * d] })
+        let sae = try SAE.loadSAELens(from: dir)
+        let xhat = try sae.decode(try sae.encode(x))
+        var mean = [Double](repeating: 0, count: d)
+        for r in 0..<x.rows { for i in 0..<d { mean[i] += Double(x[r, i]) / Double(x.rows) } }
+        var sse = 0.0, total = 0.0
+        for r in 0..<x.rows {
+            for i in 0..<d {
+                sse += pow(Double(x[r, i] - xhat[r, i]), 2)
+                total += pow(Double(x[r, i]) - mean[i], 2)
+            }
+        }
+        return sse / total
+    }
+
+    @Test func trainingFromACacheOfTheSameTokensMatchesTrainingFromTheModel() throws {
+        var direct = Self.smallConfig(out: try TestPaths.temporaryDirectory("direct").path)
+        direct.totalTokens = 12288
+        direct.bufferTokens = 12288      // one block: the direct run sees exactly the cached tokens
+        direct.checkpointEvery = 0
+        let trainer = try Trainer(config: direct, comm: SingleProcessCommunicator())
+        try trainer.start()
+        try trainer.run()
+
+        var cacheConfig = direct
+        cacheConfig.out = try TestPaths.temporaryDirectory("cache").path + "/cache"
+        cacheConfig.cacheDtype = "bfloat16"
+        try writeActivationCache(config: cacheConfig, comm: SingleProcessCommunicator())
+        #expect(throws: ConfigError.self) { try writeActivationCache(config: cacheConfig, comm: SingleProcessCommunicator()) }
+
+        var fromCache = direct
+        fromCache.activations = cacheConfig.out
+        fromCache.hooks = []
+        fromCache.data = ""
+        fromCache.out = try TestPaths.temporaryDirectory("fromcache").path
+        let t2 = try Trainer(config: fromCache, comm: SingleProcessCommunicator())
+        try t2.start()
+        try t2.run()
+        let a = try heldOutFVU("\(direct.out)/\(Self.hook)"), b = try heldOutFVU("\(fromCache.out)/\(Self.hook)")
+        #expect(a < 0.9 && abs(a - b) < 0.01, "held-out FVU from the model \(a), from the cache \(b)")
     }
 
     @Test func killDuringTrainingAndDuringACheckpointWriteThenResumeIsBitwiseExact() throws {

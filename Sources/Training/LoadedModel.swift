@@ -1,0 +1,32 @@
+import Foundation
+import Nanochat
+
+/// The nanochat model, tokenizer and hook points a config names, loaded and checked against each
+/// other (the same on every rank).
+public struct LoadedModel: Sendable {
+    public let location: ModelLocation
+    public let model: NanochatModel
+    public let tokenizer: Tokenizer
+    public let hooks: [HookPoint]
+
+    public init(_ config: TrainConfig) throws {
+        location = try ModelLocation.resolve(model: config.model.isEmpty ? nil : config.model,
+                                             baseDir: config.baseDir.isEmpty ? nil : config.baseDir,
+                                             tag: config.tag.isEmpty ? nil : config.tag,
+                                             step: config.step >= 0 ? config.step : nil)
+        let profile = config.archProfile.isEmpty ? nil : try ArchitectureProfile.named(config.archProfile)
+        model = try NanochatModel(location: location, profile: profile)
+        guard let tokenizerPath = config.tokenizer.isEmpty ? location.defaultTokenizerPath : config.tokenizer else {
+            throw ConfigError("config", "no tokenizer: set 'tokenizer' (the model is not inside a nanochat base dir)")
+        }
+        tokenizer = try Tokenizer(path: tokenizerPath)
+        try tokenizer.checkMatches(model, file: tokenizerPath)
+        let nLayer = model.config.nLayer
+        hooks = try config.hooks.map { try HookPoint(name: $0, nLayer: nLayer) }
+        guard Set(hooks).count == hooks.count else { throw ConfigError("config", "a hook is listed twice: \(config.hooks)") }
+        guard !hooks.isEmpty else { throw ConfigError("config", "no hook given (key 'hook', e.g. blocks.2.hook_resid_post)") }
+        guard config.context <= model.config.sequenceLen else {
+            throw ConfigError("config", "context (\(config.context)) exceeds the model's sequence_len (\(model.config.sequenceLen))")
+        }
+    }
+}
