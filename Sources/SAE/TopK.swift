@@ -319,20 +319,28 @@ extension SAE {
         cand.reserveCapacity(keep * 2)
         for i in 0..<(B * m) where pre[i] >= bound { cand.append((pre[i], i)) }
         if cand.count > keep {
-            cand.sort { $0.0 > $1.0 || ($0.0 == $1.0 && $0.1 < $1.1) }
-            cand.removeLast(cand.count - keep)
+            // The exact keep-th largest, then everything above it and its ties in flat-index order
+            // (cand is already in that order), so no sort of the candidates is needed.
+            var values = cand.map { $0.0 }
+            let t = kthLargest(&values, keep)
+            var ties = keep
+            for c in cand where c.0 > t { ties -= 1 }
+            cand = cand.filter { c in
+                if c.0 > t { return true }
+                if c.0 == t && ties > 0 { ties -= 1; return true }
+                return false
+            }
         }
-        var perRow = [[(Int32, Float)]](repeating: [], count: B)
+        // cand is in flat order (row-major), so rows come out in order.
+        var s = SparseActivations(start: [0], idx: [], val: [])
         var minKept: Float? = nil
+        var row = 0
         for (val, flat) in cand where val > 0 {
-            perRow[flat / m].append((Int32(flat % m), val))
+            while flat / m > row { s.start.append(s.idx.count); row += 1 }
+            s.idx.append(Int32(flat % m)); s.val.append(val)
             minKept = min(minKept ?? val, val)
         }
-        var s = SparseActivations(start: [0], idx: [], val: [])
-        for b in 0..<B {
-            for (j, val) in perRow[b] { s.idx.append(j); s.val.append(val) }
-            s.start.append(s.idx.count)
-        }
+        while row < B { s.start.append(s.idx.count); row += 1 }
         return (s, minKept)
     }
 }
