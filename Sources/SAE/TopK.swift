@@ -311,7 +311,9 @@ extension SAE {
         let k2 = min(m, 2 * max(1, keep / B))
         var v = [Float](repeating: 0, count: B * k2), ix = [Int32](repeating: 0, count: B * k2)
         v.withUnsafeMutableBufferPointer { vb in ix.withUnsafeMutableBufferPointer { ib in
-            topKRows(pre, n: m, k: k2, values: vb, indices: ib)
+            // bias nil: the kernel only reads pre.
+            topKWithBias(pre: UnsafeMutablePointer(mutating: pre.baseAddress!), bias: nil, rows: B, m: m, k: k2,
+                         outIdx: ib.baseAddress!, outVal: vb.baseAddress!)
         } }
         // The keep-th largest of these candidates is ≤ the true keep-th largest overall.
         let bound = keep >= v.count ? -Float.infinity : kthLargest(&v, keep)
