@@ -45,6 +45,36 @@ enum SAELensPython {
         worst = max(worst, ef, ex)
     sys.exit(0 if worst <= 1e-5 else 1)
     """
+
+    /// Writes SAEs with SAELens's own `save_model` (random weights, every SAELens architecture, and a
+    /// jumprelu with apply_b_dec_to_input = false) under ROOT/<name>, each with io.safetensors holding
+    /// x and SAELens's f and xhat.
+    static let write = """
+    import sys, torch
+    from safetensors.torch import save_file
+    from sae_lens import (TopKSAE, TopKSAEConfig, StandardSAE, StandardSAEConfig, GatedSAE, GatedSAEConfig,
+                          JumpReLUSAE, JumpReLUSAEConfig)
+    torch.manual_seed(0)
+    root = sys.argv[1]
+    cases = [("topk", TopKSAE, TopKSAEConfig(d_in=24, d_sae=96, k=6, rescale_acts_by_decoder_norm=False)),
+             ("standard", StandardSAE, StandardSAEConfig(d_in=24, d_sae=96)),
+             ("gated", GatedSAE, GatedSAEConfig(d_in=24, d_sae=96)),
+             ("jumprelu", JumpReLUSAE, JumpReLUSAEConfig(d_in=24, d_sae=96)),
+             ("jumprelu-nobdec", JumpReLUSAE, JumpReLUSAEConfig(d_in=24, d_sae=96, apply_b_dec_to_input=False))]
+    for name, cls, cfg in cases:
+        sae = cls(cfg)
+        with torch.no_grad():
+            for pname, p in sae.named_parameters():
+                p.copy_(torch.randn_like(p) * 0.3)
+                if pname == "threshold": p.abs_().add_(0.01)
+        d = root + "/" + name
+        sae.save_model(d)
+        x = torch.randn(16, 24)
+        with torch.no_grad():
+            f = sae.encode(x); xhat = sae.decode(f)
+        save_file({"x": x.contiguous(), "f": f.contiguous(), "xhat": xhat.contiguous()}, d + "/io.safetensors")
+        print(name)
+    """
 }
 
 @Suite struct SAELensCompatibilityTests {
@@ -69,5 +99,23 @@ enum SAELensPython {
         }
         let (status, output) = SAELensPython.run(["-c", SAELensPython.check] + dirs)
         #expect(status == 0, "\(output)")
+    }
+
+    /// SAEs written by SAELens itself load here and give SAELens's features and reconstructions.
+    @Test(.enabled(if: SAELensPython.available, "needs a Python with sae_lens (set SAE_LENS_PYTHON)"))
+    func weLoadFilesWrittenBySAELens() throws {
+        let root = temporaryDirectory("fromsaelens")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let (status, output) = SAELensPython.run(["-c", SAELensPython.write, root])
+        try #require(status == 0, "\(output)")
+        for name in ["topk", "standard", "gated", "jumprelu", "jumprelu-nobdec"] {
+            let dir = root + "/" + name
+            let sae = try SAE.loadSAELens(from: dir)
+            let io = try SafetensorsFile(path: dir + "/io.safetensors")
+            let f = try sae.encode(io.tensor("x"))
+            #expect(f.storage.contains { $0 > 0 }, "\(name): no feature fires")
+            #expect(f.maxAbsDifference(try io.tensor("f")) <= 1e-5, "\(name) features")
+            #expect(try sae.decode(f).maxAbsDifference(io.tensor("xhat")) <= 1e-5, "\(name) reconstruction")
+        }
     }
 }
