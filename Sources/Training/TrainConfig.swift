@@ -30,9 +30,9 @@ public struct TrainConfig: Equatable, Sendable {
     public var auxK = 0                   // AuxK latents; 0 = d_in / 2
     public var l1 = 0.0                   // λ of the sparsity term (relu, gated, jumprelu); 0 = arch default
     // Optimisation
-    public var lr = 0.0                   // 0 = 2e-4 / sqrt(d_sae / 2^14) (sparsify's rule)
+    public var lr = 0.0                   // 0 = 4e-3·sqrt(4096/d_sae) (topk, batchtopk), 1e-3·sqrt(4096/d_sae) (others)
     public var lrWarmupTokens = 0         // linear warm-up of the learning rate
-    public var lrDecay = "none"           // none | linear (to 0 over the last 20% of the tokens)
+    public var lrDecay = "linear"         // none | linear (to 0 over the last 20% of the tokens)
     public var l1WarmupTokens = 0         // linear warm-up of λ
     public var batchTokens = 4096         // global batch, across all ranks
     public var totalTokens = 10_000_000
@@ -86,7 +86,7 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "k", help: "active latents per token (topk, batchtopk)", kind: .int(\.k)),
         Key(name: "aux_k", help: "AuxK latents (0: d_in / 2)", kind: .int(\.auxK)),
         Key(name: "l1", help: "sparsity coefficient λ (relu, gated, jumprelu; 0: the architecture's default)", kind: .double(\.l1)),
-        Key(name: "lr", help: "learning rate (0: 2e-4 / sqrt(d_sae / 2^14))", kind: .double(\.lr)),
+        Key(name: "lr", help: "learning rate (0: 4e-3·sqrt(4096/d_sae) for topk/batchtopk, 1e-3·sqrt(4096/d_sae) otherwise)", kind: .double(\.lr)),
         Key(name: "lr_warmup_tokens", help: "tokens of linear learning-rate warm-up", kind: .int(\.lrWarmupTokens)),
         Key(name: "lr_decay", help: "learning-rate decay: none | linear (to 0 over the last 20% of total_tokens)", kind: .string(\.lrDecay)),
         Key(name: "l1_warmup_tokens", help: "tokens of linear λ warm-up", kind: .int(\.l1WarmupTokens)),
