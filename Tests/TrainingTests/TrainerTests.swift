@@ -146,6 +146,31 @@ import Training
         #expect(try weights(torn) == reference, "resumed weights differ from the unbroken run's")
     }
 
+    @Test func aNonFiniteLossStopsWithExitOneAndKeepsTheLastGoodCheckpoint() throws {
+        // A finite cache to train 4 steps with a checkpoint, then a copy whose rows are all NaN.
+        var c = Self.smallConfig(out: try TestPaths.temporaryDirectory("nan").path + "/good")
+        c.totalTokens = 2048
+        c.bufferTokens = 2048
+        try writeActivationCache(config: c, comm: SingleProcessCommunicator())
+        let bad = c.out.replacingOccurrences(of: "/good", with: "/bad")
+        try FileManager.default.copyItem(atPath: c.out, toPath: bad)
+        let bin = "\(bad)/\(Self.hook)/rank_00000.bin"
+        let size = try FileManager.default.attributesOfItem(atPath: bin)[.size] as! Int
+        let nans = [Float](repeating: .nan, count: size / 4)
+        try nans.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: bin)) }
+
+        let out = try TestPaths.temporaryDirectory("nan-run").path
+        let common = "--expansion 2 --k 16 --batch-tokens 512 --checkpoint-every 2048 --out \(shellQuote(out))"
+        let r1 = try runShell("exec \(Self.saeTrain) --activations \(shellQuote(c.out)) --total-tokens 2048 \(common)")
+        #expect(r1.status == 0, "\(r1.stderr)")
+        let r2 = try runShell("exec \(Self.saeTrain) --activations \(shellQuote(bad)) --total-tokens 4096 --resume \(common)")
+        #expect(r2.status == 1, "exit \(r2.status): \(r2.stderr)")
+        #expect(r2.stderr.contains("step 5") && r2.stderr.contains("not finite") && r2.stderr.contains("last good checkpoint"),
+                "\(r2.stderr)")
+        #expect(CheckpointStore(out: out, keep: 3).latest()?.step == 4)
+        _ = try SAE.loadSAELens(from: "\(out)/\(Self.hook)")
+    }
+
     @Test func badInputExitsTwoWithOneLineAndOverwritesNothing() throws {
         let dir = try TestPaths.temporaryDirectory("bad")
         let base = Self.smallConfig(out: dir.appendingPathComponent("out").path)
