@@ -143,3 +143,37 @@ struct SafetensorsReader {
         }
     }
 }
+
+/// Two hosts of two ranks each, talking over TCP: network namespaces of this machine made by
+/// Tests/DistributedTests/two-hosts.sh. Skipped, saying why, where namespaces cannot be made.
+@Suite(.serialized) struct MultiHostTests {
+    @Test func twoHostsOfTwoRanksTrainLikeOneHostOfFour() throws {
+        let script = MPIJob.repoRoot.appendingPathComponent("Tests/DistributedTests/two-hosts.sh").path
+        let tag = "t\(getpid() % 100000)"
+        let up = try runShell("exec \(shellQuote(script)) up \(tag)")
+        guard up.status == 0 else {
+            print("MultiHostTests: skipped, this machine does not allow creating network namespaces (ip netns add failed: \(up.stderr))")
+            return
+        }
+        defer { _ = try? runShell("exec \(shellQuote(script)) down \(tag)") }
+        let dir = try TestPaths.temporaryDirectory("two-hosts").path
+        let env = MPIJob.repoRoot.appendingPathComponent("launch/mpi-env.sh").path
+        let args = FaultToleranceTests.args(out: dir + "/two").prefix { $0 != "--checkpoint-every" }
+            + ["--out", dir + "/two"]
+        let command = ([FaultToleranceTests.exe] + args).map(shellQuote).joined(separator: " ")
+        let r = try runShell(". \(shellQuote(env)) && exec \(shellQuote(script)) mpirun \(tag) -np 4 \(command)", timeout: 240)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("\(tag)-host1 ×2, \(tag)-host2 ×2"), "ranks not on two hosts: \(r.stderr)")
+        let one = try MPIJob.run(ranks: 4, "sae-train", Array(args.dropLast(2)) + ["--out", dir + "/one"])
+        #expect(one.status == 0, "\(one.stderr)")
+        let hook = FaultToleranceTests.hook
+        let a = try SafetensorsReader(path: "\(dir)/two/\(hook)/sae_weights.safetensors").tensors
+        let b = try SafetensorsReader(path: "\(dir)/one/\(hook)/sae_weights.safetensors").tensors
+        for (name, x) in a {
+            let y = try #require(b[name])
+            let diff = zip(x, y).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+            let norm = x.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+            #expect(diff <= 1e-5 * max(norm, 1e-12), "\(name): two hosts vs one host, relative difference \(diff / norm)")
+        }
+    }
+}
