@@ -410,6 +410,7 @@ public final class Trainer {
     func writeRunInfo() throws {
         var info: [String: Any] = [
             "config": config.jsonObject, "world_size": comm.size, "nanosae_version": nanosaeVersion,
+            "openblas": BLAS.config, "openblas_core": BLAS.coreName, "swift": swiftVersion,
             "git_commit": gitCommit(), "started_at": ISO8601DateFormatter().string(from: Date()),
             "model": source.map { s -> [String: Any] in
                 ["path": s.location.modelPath, "step": s.location.step, "profile": s.model.profile.name,
@@ -440,6 +441,17 @@ func checksum(_ values: [Float]) -> UInt64 {
 
 /// The version of nanosae, written into run.json and printed by `--version`.
 public let nanosaeVersion = "0.1.0"
+
+/// The Swift compiler the program was built with.
+let swiftVersion: String = {
+    #if compiler(>=6.3)
+    "6.3 or later"
+    #elseif compiler(>=6.0)
+    "6.0-6.2"
+    #else
+    "before 6.0"
+    #endif
+}()
 
 /// The git commit the program was built from, if its source tree is a git checkout.
 func gitCommit() -> String {

@@ -68,6 +68,28 @@ import Training
         #expect(CheckpointStore(out: out, keep: 3).steps() == [4, 8, 12])
     }
 
+    @Test func severalHooksTrainSeveralSAEsFromOneForwardPass() throws {
+        var c = Self.smallConfig(out: try TestPaths.temporaryDirectory("hooks").path)
+        c.hooks = ["blocks.0.hook_mlp_out", Self.hook]
+        c.totalTokens = 2048
+        c.checkpointEvery = 0
+        let trainer = try Trainer(config: c, comm: SingleProcessCommunicator())
+        try trainer.start()
+        try trainer.run()
+        for hook in c.hooks {
+            let sae = try SAE.loadSAELens(from: "\(c.out)/\(hook)")
+            #expect(sae.config.dSAE == 512)
+            let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(c.out)/\(hook)/cfg.json"))) as! [String: Any]
+            #expect((cfg["metadata"] as? [String: Any])?["hook_name"] as? String == hook)
+        }
+        let lines = try String(contentsOfFile: "\(c.out)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 8, "one line per step and hook")
+        // Different hooks, different activations: the two SAEs differ.
+        let a = try SafetensorsFile(path: "\(c.out)/\(c.hooks[0])/sae_weights.safetensors").tensor("b_dec")
+        let b = try SafetensorsFile(path: "\(c.out)/\(c.hooks[1])/sae_weights.safetensors").tensor("b_dec")
+        #expect(a != b)
+    }
+
     /// FVU of the SAE in `dir` on the fixture's reference activations (nanochat's own forward of two
     /// validation rows), BOS positions left out as in training.
     func heldOutFVU(_ dir: String) throws -> Double {
