@@ -67,8 +67,7 @@ public struct ActivationProducer: Sendable {
             let flat = try packRows(from: source, cursor: &cursor, rows: rowsPerForward, context: context, bos: bos,
                                     encode: tokenizer.encode)
             let rows = (0..<rowsPerForward).map { Array(flat[$0 * context ..< ($0 + 1) * context]) }
-            let out = try model.forward(tokens: rows, hooks: hooks, logits: false)
-            let acts = hooks.map { out.activations[$0]! }
+            let acts = try forwardInParallel(rows)
             for p in 0..<flat.count where count < blockTokens && !(excludeBOS && flat[p] == bos) {
                 for h in hooks.indices { kept[h] += acts[h].storage[p * d ..< (p + 1) * d] }
                 count += 1
@@ -89,6 +88,34 @@ public struct ActivationProducer: Sendable {
         }
         return ActivationBlock(index: index, start: start, end: cursor, tokens: blockTokens, activations: shuffled)
     }
+}
+
+extension ActivationProducer {
+    /// The hooked activations of `rows`, [rows·T, d] per hook. The rows are split into a fixed
+    /// number of groups whose forward passes run at the same time (BLAS is single-threaded during
+    /// training, so this is how one rank's forward uses several cores). The split does not depend
+    /// on the machine, so neither do the results.
+    func forwardInParallel(_ rows: [[Int]]) throws -> [Tensor] {
+        let groups = min(Self.forwardGroups, rows.count)
+        let per = (rows.count + groups - 1) / groups
+        var outputs = [Result<[Tensor], Error>?](repeating: nil, count: groups)
+        outputs.withUnsafeMutableBufferPointer { out in
+            let out = UncheckedSendable(out)
+            parallelFor(groups) { g in
+                let part = Array(rows[g * per ..< min(rows.count, (g + 1) * per)])
+                out.value[g] = Result {
+                    let o = try model.forward(tokens: part, hooks: hooks, logits: false)
+                    return hooks.map { o.activations[$0]! }
+                }
+            }
+        }
+        let parts = try outputs.map { try $0!.get() }
+        return hooks.indices.map { h in
+            Tensor(shape: [rows.count * context, width], storage: parts.flatMap { $0[h].storage })
+        }
+    }
+
+    static let forwardGroups = 4
 }
 
 /// Computes the next block on a background thread while the current one is trained on.

@@ -97,36 +97,6 @@ import Testing
     }
 }
 
-/// From one activation cache the global batches do not depend on the number of ranks, so -np 1 and
-/// -np 4 must reach the same weights up to float summation order. (A relu SAE with resampling does
-/// not yet meet 1e-3: ReLU-boundary flips from summation order grow under Adam; see issue 6's note.)
-@Suite(.serialized) struct RankInvarianceTests {
-    @Test func oneAndFourRanksTrainTheSameTopKFromACache() throws {
-        let dir = try TestPaths.temporaryDirectory("np-invariance").path
-        let d4 = FaultToleranceTests.d4, hook = "blocks.1.hook_resid_post"
-        let cache = try MPIJob.run(ranks: 2, "sae-train", [
-            "cache", "--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix", "--hook", hook,
-            "--context", "128", "--total-tokens", "16384", "--buffer-tokens", "8192", "--out", dir + "/cache"])
-        #expect(cache.status == 0, "\(cache.stderr)")
-        var results: [[String: [Float]]] = []
-        for ranks in [1, 4] {
-            let out = "\(dir)/np\(ranks)"
-            let r = try MPIJob.run(ranks: ranks, "sae-train", [
-                "--activations", dir + "/cache", "--expansion", "4", "--k", "16", "--batch-tokens", "1024",
-                "--total-tokens", "32768", "--dead-tokens", "4096", "--resample-every", "8192", "--out", out])
-            #expect(r.status == 0, "\(r.stderr)")
-            let f = try SafetensorsReader(path: "\(out)/\(hook)/sae_weights.safetensors")
-            results.append(f.tensors)
-        }
-        for (name, a) in results[0] {
-            let b = try #require(results[1][name])
-            let diff = zip(a, b).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
-            let norm = a.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
-            #expect(diff <= 1e-3 * max(norm, 1e-12), "\(name): relative difference \(diff / norm)")
-        }
-    }
-}
-
 /// The F32 tensors of a safetensors file, read with nothing but Foundation (this test target does not
 /// link the Formats module; the format is the 8-byte header length, a JSON header, the data).
 struct SafetensorsReader {
