@@ -41,6 +41,10 @@ let package = Package(
         // resampling, the SAELens on-disk format.
         .target(name: "SAE", dependencies: ["Tensors", "Formats"]),
 
+        // Runtime: a nanochat model with SAEs attached, feature tracking and steering (no MPI,
+        // no training code: users load SAEs on a laptop).
+        .target(name: "Runtime", dependencies: ["Nanochat", "SAE", "Tensors"]),
+
         // Collective communication: the Communicator protocol and the single-process implementation
         // (no MPI, so the runtime and tests never need it) ...
         .target(name: "Distributed"),
@@ -53,7 +57,7 @@ let package = Package(
         // Executables.
         .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors"]),
         .executableTarget(name: "sae-run", dependencies: [
-            "Nanochat", "Formats", "Tensors",
+            "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
@@ -71,6 +75,7 @@ let package = Package(
                     exclude: ["parquet", "make_parquet_expectations.py"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Nanochat", "SAE", "Tensors", "Formats", "TestSupport", "sae-run"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",
                                                           "TestSupport", "sae-train"]),
         .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),

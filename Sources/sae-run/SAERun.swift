@@ -2,6 +2,8 @@ import ArgumentParser
 import Formats
 import Foundation
 import Nanochat
+import Runtime
+import SAE
 
 /// `sae-run`: nanochat (and, with the runtime, SAEs) on one machine: forward passes with hook
 /// activations, tokenization, generation. One file per subcommand.
@@ -9,7 +11,7 @@ struct SAERun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sae-run",
         abstract: "Run nanochat on one machine: forward with hook activations, tokenize, generate.",
-        subcommands: [ForwardCommand.self, TokenizeCommand.self, GenerateCommand.self])
+        subcommands: [ForwardCommand.self, TokenizeCommand.self, GenerateCommand.self, FeaturesCommand.self])
 
     /// Parses `arguments`, runs the subcommand and returns the exit status.
     static func main(arguments: [String]) -> Int32 {
@@ -22,6 +24,10 @@ struct SAERun: ParsableCommand {
         } catch let e as NanochatError {
             return fail(e.description, status: 2)
         } catch let e as FormatError {
+            return fail(e.description, status: 2)
+        } catch let e as RuntimeError {
+            return fail(e.description, status: 2)
+        } catch let e as SAEError {
             return fail(e.description, status: 2)
         } catch let e as RunFailure {
             return fail(e.description, status: 1)
