@@ -140,4 +140,21 @@ import Testing
             #expect(b.status == 2 && b.stderr.contains(word) && b.stderr.split(separator: "\n").count == 1, "\(args): \(b.stderr)")
         }
     }
+
+    @Test func chatStreamsRepliesAndTakesCommands() throws {
+        let exe = shellQuote(TestPaths.products.appendingPathComponent("sae-run").path)
+        let model = shellQuote(Self.d4.appendingPathComponent("base_checkpoints/d4").path)
+        let sae = try Self.saeDirectory()
+        let input = "hello there\n/features 2\n/steer blocks.2.hook_resid_post:5:60\nhello there\n/steer nonsense\n/reset\n/quit\n"
+        let r = try runShell("printf \(shellQuote(input)) | exec \(exe) chat --model \(model) --sae \(shellQuote(sae)) --max-tokens 8 --temperature 0")
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdout
+        #expect(out.contains("\" there\""), "features of the turn's tokens: \(out)")
+        #expect(out.contains("(steering: blocks.2.hook_resid_post:5:60.0:add:all)"))
+        #expect(out.contains("error: --steer nonsense"))
+        #expect(out.contains("(context cleared)"))
+        // The same line, steered, continues differently.
+        let replies = out.components(separatedBy: "> ").filter { !$0.hasPrefix("(") && !$0.isEmpty }
+        #expect(replies.count >= 3 && replies[1] != replies[3], "\(replies)")
+    }
 }
