@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "sae-train", targets: ["sae-train"]),
         .executable(name: "sae-run", targets: ["sae-run"]),
+        .executable(name: "sae-eval", targets: ["sae-eval"]),
         .executable(name: "sae-bench", targets: ["sae-bench"]),
     ],
     dependencies: [
@@ -45,6 +46,9 @@ let package = Package(
         // no training code: users load SAEs on a laptop).
         .target(name: "Runtime", dependencies: ["Nanochat", "SAE", "Tensors"]),
 
+        // Analysis: evaluation metrics (and, later, dashboards and the Neuronpedia export).
+        .target(name: "Analysis", dependencies: ["Distributed", "Nanochat", "SAE", "Tensors", "Formats", "Training"]),
+
         // Collective communication: the Communicator protocol and the single-process implementation
         // (no MPI, so the runtime and tests never need it) ...
         .target(name: "Distributed"),
@@ -58,6 +62,10 @@ let package = Package(
         .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors"]),
         .executableTarget(name: "sae-run", dependencies: [
             "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "sae-eval", dependencies: [
+            "Analysis", "DistributedMPI", "Nanochat", "SAE", "Formats", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
@@ -75,6 +83,7 @@ let package = Package(
                     exclude: ["parquet", "make_parquet_expectations.py"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport", "sae-eval", "sae-train"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Nanochat", "SAE", "Tensors", "Formats", "TestSupport", "sae-run"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",
                                                           "TestSupport", "sae-train"]),

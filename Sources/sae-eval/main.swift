@@ -1,0 +1,102 @@
+import Analysis
+import ArgumentParser
+import DistributedMPI
+import Formats
+import Foundation
+import Nanochat
+import SAE
+import Training
+
+// `sae-eval --sae OUT/<hook> --model M --tokenizer T --data D [--tokens N] [--json]` (DESIGN 4),
+// also under mpirun (ranks split the rows; rank 0 prints). `--token-file F` evaluates exactly the
+// rows of F (e.g. reference/forward.safetensors, whose per-token loss ce_clean then reproduces).
+
+struct SAEEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sae-eval", abstract: "Evaluate an SAE: reconstruction, sparsity and CE-loss metrics on held-out data.")
+
+    @Option(help: "SAE directory (ours or SAELens format).") var sae: String
+    @Option(help: "model_*.pt or checkpoint dir.") var model: String
+    @Option(help: "tokenizer.pkl (default: the base dir's).") var tokenizer: String?
+    @Option(help: "Data: parquet dir (its validation shard), .txt/.jsonl file or dir.") var data: String?
+    @Option(help: "Token file (.json rows of ids, or .safetensors with tokens [and targets]) instead of --data.") var tokenFile: String?
+    @Option(help: "Tokens to evaluate from --data.") var tokens = 65536
+    @Option(help: "Tokens per row (default: the model's sequence_len).") var context: Int?
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        if (data == nil) == (tokenFile == nil) { throw ValidationError("give exactly one of --data and --token-file") }
+        if tokens < 1 { throw ValidationError("--tokens: expected a positive count, got \(tokens)") }
+    }
+}
+
+func fail(_ message: String, code: Int32, comm: MPICommunicator) -> Never {
+    if comm.size > 1 {
+        if comm.rank != 0 { Thread.sleep(forTimeInterval: 2) }
+        comm.abort("sae-eval: \(message)", code: code)
+    }
+    FileHandle.standardError.write(Data("sae-eval: \(message)\n".utf8))
+    comm.finalize()
+    fflush(nil)
+    _exit(code)
+}
+
+func main() {
+    let command: SAEEval
+    do { command = try SAEEval.parse(Array(CommandLine.arguments.dropFirst())) } catch {
+        if SAEEval.exitCode(for: error) == .success { print(SAEEval.fullMessage(for: error)); exit(0) }
+        let line = SAEEval.fullMessage(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+        FileHandle.standardError.write(Data("sae-eval: \(line)\n".utf8))
+        exit(2)
+    }
+    let comm = MPICommunicator.start()
+    do {
+        let location = try ModelLocation.resolve(model: command.model)
+        let nanochat = try NanochatModel(location: location)
+        guard let tokPath = command.tokenizer ?? location.defaultTokenizerPath else {
+            throw ConfigError("command line", "--tokenizer: required (the model is not inside a nanochat base dir)")
+        }
+        let tok = try Tokenizer(path: tokPath)
+        try tok.checkMatches(nanochat, file: tokPath)
+        let sae = try SAE.loadSAELens(from: command.sae)
+        let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: command.sae + "/cfg.json")))) as? [String: Any]
+        guard let hookName = (cfg?["metadata"] as? [String: Any])?["hook_name"] as? String else {
+            throw ConfigError(command.sae + "/cfg.json", "no metadata.hook_name")
+        }
+        let hook = try HookPoint(name: hookName, nLayer: nanochat.config.nLayer)
+        guard sae.config.dIn == nanochat.config.nEmbd else {
+            throw ConfigError(command.sae, "d_in \(sae.config.dIn) differs from the width \(nanochat.config.nEmbd) of \(hookName)")
+        }
+        let rows: EvaluationRows
+        if let file = command.tokenFile { rows = try EvaluationRows(tokenFile: file) } else {
+            rows = try EvaluationRows(data: command.data!, tokenizer: tok,
+                                      context: min(command.context ?? nanochat.config.sequenceLen, nanochat.config.sequenceLen),
+                                      count: command.tokens)
+        }
+        let metrics = try evaluateSAE(sae, hook: hook, model: nanochat, rows: rows.share(rank: comm.rank, size: comm.size),
+                                      bos: try tok.bos, comm: comm)
+        if comm.isRoot {
+            if command.json {
+                var out: [String: Any] = metrics
+                out["tokens"] = Int(metrics["tokens"]!)
+                let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("\(hookName), \(command.sae), \(Int(metrics["tokens"]!)) tokens")
+                for key in ["fvu", "explained_variance", "mse", "l0", "l1", "dead_fraction", "dense_fraction",
+                            "ce_clean", "ce_sae", "ce_zero", "ce_loss_recovered", "kl"] {
+                    print("  " + key.padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "%.6g", metrics[key]!))
+                }
+            }
+        }
+        comm.finalize()
+        fflush(nil)
+        _exit(0)
+    } catch let e as RunFailure {
+        fail(e.description, code: 1, comm: comm)
+    } catch {
+        fail("\(error)", code: 2, comm: comm)
+    }
+}
+
+main()

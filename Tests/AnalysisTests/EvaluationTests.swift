@@ -1,0 +1,58 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// sae-eval on a TopK SAE trained (briefly) on the d4 fixture, through the programs as a user runs them.
+@Suite(.serialized) struct EvaluationTests {
+    static let d4 = TestPaths.fixtures.appendingPathComponent("nanochat-d4").path
+    static let hook = "blocks.1.hook_resid_post"
+    static func exe(_ name: String) -> String { shellQuote(TestPaths.products.appendingPathComponent(name).path) }
+
+    /// Trains a small TopK SAE (k 16, 1024 latents, 24 steps) once; its directory.
+    static let sae: String = {
+        let out = try! TestPaths.temporaryDirectory("eval-sae").path
+        let r = try! runShell("exec \(exe("sae-train")) --model \(shellQuote(d4 + "/base_checkpoints/d4")) --data \(shellQuote(d4 + "/base_data_climbmix")) --hook \(hook) --context 128 --expansion 4 --k 16 --batch-tokens 1024 --buffer-tokens 8192 --total-tokens 24576 --out \(shellQuote(out))")
+        precondition(r.status == 0, r.stderr)
+        return out + "/" + hook
+    }()
+
+    func evaluate(_ args: String, ranks: Int = 1) throws -> [String: Double] {
+        let env = shellQuote(TestPaths.repoRoot.appendingPathComponent("launch/mpi-env.sh").path)
+        let launcher = ranks > 1 ? ". \(env) && exec mpirun -np \(ranks)" : "exec"
+        let r = try runShell("\(launcher) \(Self.exe("sae-eval")) --sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4")) \(args) --json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        return object.compactMapValues { ($0 as? NSNumber)?.doubleValue }
+    }
+
+    @Test func metricsAreConsistentAndCleanLossIsNanochats() throws {
+        let m = try evaluate("--token-file \(shellQuote(Self.d4 + "/reference/forward.safetensors"))")
+        let fvu = try #require(m["fvu"])
+        #expect(fvu > 0 && fvu < 1 && abs(m["explained_variance"]! - (1 - fvu)) < 1e-12)
+        #expect(m["l0"] == 16 && m["tokens"] == 510)          // 2 rows of 256, BOS left out
+        // ce_clean is nanochat's own per-token loss of these rows (reference `loss`, mean 3.991342).
+        #expect(abs(m["ce_clean"]! - 3.991342) < 1e-4, "ce_clean \(m["ce_clean"]!)")
+        #expect(m["ce_clean"]! < m["ce_sae"]! && m["ce_sae"]! < m["ce_zero"]!, "\(m)")
+        let recovered = m["ce_loss_recovered"]!
+        #expect(recovered > 0 && recovered <= 1)
+        #expect(abs(recovered - (m["ce_zero"]! - m["ce_sae"]!) / (m["ce_zero"]! - m["ce_clean"]!)) < 1e-12)
+        #expect(m["kl"]! > 0 && m["dead_fraction"]! >= 0 && m["dense_fraction"]! >= 0)
+    }
+
+    @Test func oneAndFourRanksGiveTheSameMetrics() throws {
+        let args = "--data \(shellQuote(Self.d4 + "/base_data_climbmix")) --tokens 2048 --context 128"
+        let one = try evaluate(args), four = try evaluate(args, ranks: 4)
+        #expect(one["tokens"] == four["tokens"] && one["tokens"]! > 2000)
+        for (key, value) in one {
+            let other = try #require(four[key])
+            #expect(abs(value - other) <= 1e-5 * max(1, abs(value)), "\(key): np 1 \(value), np 4 \(other)")
+        }
+    }
+
+    @Test func badInputExitsTwo() throws {
+        let r = try runShell("exec \(Self.exe("sae-eval")) --sae /nonexistent --model \(shellQuote(Self.d4 + "/base_checkpoints/d4")) --token-file x.json")
+        #expect(r.status == 2 && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        let both = try runShell("exec \(Self.exe("sae-eval")) --sae x --model y --data d --token-file t")
+        #expect(both.status == 2 && both.stderr.contains("exactly one"), "\(both.stderr)")
+    }
+}
