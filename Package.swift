@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
     ],
     targets: [
         // Bindings: C libraries from Debian's -dev packages.
@@ -63,6 +64,7 @@ let package = Package(
         .executableTarget(name: "sae-run", dependencies: [
             "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "sae-eval", dependencies: [
             "Analysis", "DistributedMPI", "Nanochat", "SAE", "Formats", "Training",

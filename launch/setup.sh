@@ -2,10 +2,10 @@
 # Installs the Debian packages nanosae builds and runs with, if any is missing (needs root or sudo).
 #   OpenMPI (ranks), OpenBLAS (matmul), zstd/snappy/zlib (parquet pages), pkg-config (finds them),
 #   python3.11-doc (the reST sources of the Python docs: the demo corpus, never committed),
-#   iproute2 (network namespaces for the multi-host tests).
+#   iproute2 (network namespaces for the multi-host tests), chromium and curl (the web page test).
 set -euo pipefail
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev libsnappy-dev zlib1g-dev pkg-config
-          python3.11-doc iproute2)
+          python3.11-doc iproute2 chromium curl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

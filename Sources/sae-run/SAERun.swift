@@ -11,7 +11,7 @@ struct SAERun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sae-run",
         abstract: "Run nanochat on one machine: forward with hook activations, tokenize, generate.",
-        subcommands: [ForwardCommand.self, TokenizeCommand.self, GenerateCommand.self, FeaturesCommand.self, ChatCommand.self])
+        subcommands: [ForwardCommand.self, TokenizeCommand.self, GenerateCommand.self, FeaturesCommand.self, ChatCommand.self, ServeCommand.self])
 
     /// Parses `arguments`, runs the subcommand and returns the exit status.
     static func main(arguments: [String]) -> Int32 {
