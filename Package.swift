@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
-            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS", "SAE", "Nanochat", "Formats",
+            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS", "SAE", "Nanochat", "Formats", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/sae-bench"),
 

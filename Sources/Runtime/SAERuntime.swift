@@ -55,21 +55,26 @@ public final class SAERuntime {
         let steers = interventions.filter { $0.hook == a.hook.name }
         let needFeatures = tracking || steers.contains { $0.mode != .add }
         let d = act.width, rows = act.batch * act.tokens
-        var f: Tensor? = nil, xhat: Tensor? = nil
+        var f: Tensor? = nil
         if needFeatures {
             let x = Tensor(shape: [rows, d], storage: Array(act.values))
             f = try? a.sae.encode(x)
-            if tracking, let fv = f { xhat = try? a.sae.decode(fv) }
         }
         let m = a.sae.config.dSAE
         for r in 0..<rows {
             let position = act.startPosition + r % act.tokens
-            if tracking, let fv = f, let xh = xhat {
+            if tracking, let fv = f {
+                // x̂ = b_dec + Σ_{f_j > 0} f_j·W_dec[j]: only the active rows (sparse for TopK).
                 var active: [(Int, Float)] = []
                 for j in 0..<m where fv.storage[r * m + j] > 0 { active.append((j, fv.storage[r * m + j])) }
+                var xhat = Array(a.sae.params[a.sae.layout.b_dec])
+                for (j, v) in active {
+                    let base = a.sae.layout.W_dec.lowerBound + j * d
+                    for i in 0..<d { xhat[i] += v * a.sae.params[base + i] }
+                }
                 active.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
                 var e: Float = 0
-                for i in 0..<d { let t = act.values[r * d + i] - xh.storage[r * d + i]; e += t * t }
+                for i in 0..<d { let t = act.values[r * d + i] - xhat[i]; e += t * t }
                 trace.append(TokenFeatures(position: position, sae: index, features: Array(active.prefix(topN)),
                                            errorNorm: e.squareRoot()))
             }

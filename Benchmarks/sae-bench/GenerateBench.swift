@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import Nanochat
+import Runtime
+import SAE
+import Tensors
+
+/// KV-cache generation tokens/s with no SAE, with one SAE tracking every token, and with one
+/// steered feature (issue 7's overhead targets: tracking ≤ 5%, steering ≤ 10%). The SAE is a
+/// random TopK SAE of the given size at the given hook unless --sae names one.
+struct GenerateBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generation tokens/s without and with SAE tracking and steering.")
+
+    @Option(help: "Model (model_*.pt or checkpoint dir).") var model: String
+    @Option(help: "tokenizer.pkl (default: the base dir's).") var tokenizer: String?
+    @Option(help: "SAE directory (default: a random TopK SAE).") var sae: String?
+    @Option(help: "Hook of the random SAE.") var hook = "blocks.2.hook_resid_post"
+    @Option(help: "Latents of the random SAE.") var dSae = 4096
+    @Option(help: "Tokens generated per measurement.") var tokens = 128
+    @Option(help: "Repetitions (best is kept).") var repeats = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let location = try ModelLocation.resolve(model: model)
+        let m = try NanochatModel(location: location)
+        guard let tp = tokenizer ?? location.defaultTokenizerPath else { throw ValidationError("--tokenizer needed") }
+        let tok = try Tokenizer(path: tp)
+        let attached: AttachedSAE
+        if let sae { attached = try AttachedSAE(directory: sae, model: m) } else {
+            var rng = Xoshiro256(seed: 1)
+            let s = try SAE(config: SAEConfig(architecture: .topk, dIn: m.config.nEmbd, dSAE: dSae, k: 32), rng: &rng)
+            attached = AttachedSAE(path: "random", hook: try HookPoint(name: hook, nLayer: m.config.nLayer), sae: s)
+        }
+        let prompt = [try tok.bos] + tok.encode("The Python interpreter")
+        func rate(_ setup: (SAERuntime) throws -> Void) throws -> Double {
+            let rt = SAERuntime(model: m, tokenizer: tok)
+            try setup(rt)
+            let seconds = bestSeconds(repeats: repeats) { _ = try? rt.generate(prompt: prompt, maxTokens: tokens) }
+            return Double(tokens) / seconds
+        }
+        let plain = try rate { $0.tracking = false }
+        let tracked = try rate { try $0.attach(attached); $0.tracking = true }
+        let steered = try rate {
+            try $0.attach(attached); $0.tracking = false
+            try $0.steer(Steering(hook: attached.hook.name, feature: 1, value: 4, mode: .clamp))
+        }
+        let result: [String: Any] = ["tokens_per_s": plain, "tracked_tokens_per_s": tracked, "steered_tokens_per_s": steered,
+                                     "tracking_overhead_percent": (plain / tracked - 1) * 100,
+                                     "steering_overhead_percent": (plain / steered - 1) * 100, "d_sae": attached.sae.config.dSAE]
+        if json { printJSON(result) } else {
+            print(String(format: "generation: %.0f tok/s; tracking %.0f tok/s (+%.1f%%); steering %.0f tok/s (+%.1f%%)",
+                         plain, tracked, (plain / tracked - 1) * 100, steered, (plain / steered - 1) * 100))
+        }
+    }
+}
