@@ -18,8 +18,7 @@ struct HeldOutBench: ParsableCommand {
 
     func run() throws {
         let model = try SAE.loadSAELens(from: sae)
-        let cfg = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sae + "/cfg.json"))) as? [String: Any]
-        guard let hook = (cfg?["metadata"] as? [String: Any])?["hook_name"] as? String else {
+        guard let hook = SAE.saeLensHookName(directory: sae) else {
             throw ValidationError("\(sae)/cfg.json: no metadata.hook_name")
         }
         let file = try SafetensorsFile(path: reference)

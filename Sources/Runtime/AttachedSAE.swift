@@ -15,13 +15,7 @@ public struct AttachedSAE: Sendable {
     /// the SAE's width.
     public init(directory: String, model: NanochatModel, hook override: String? = nil) throws {
         let sae = try SAE.loadSAELens(from: directory)
-        var name = override
-        if name == nil {
-            let cfgPath = (directory as NSString).appendingPathComponent("cfg.json")
-            let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: cfgPath)))) as? [String: Any]
-            name = (cfg?["metadata"] as? [String: Any])?["hook_name"] as? String ?? cfg?["hook_name"] as? String
-        }
-        guard let name else {
+        guard let name = override ?? SAE.saeLensHookName(directory: directory) else {
             throw RuntimeError.badInput("\(directory)/cfg.json: no metadata.hook_name; name the hook the SAE reads")
         }
         let hook: HookPoint

@@ -78,6 +78,14 @@ extension SAE {
         }
     }
 
+    /// The hook an SAE directory was trained on: cfg.json's `metadata.hook_name` (SAELens 6.x), or a
+    /// top-level `hook_name` (older SAELens); nil if neither is there.
+    public static func saeLensHookName(directory: String) -> String? {
+        let url = URL(fileURLWithPath: directory).appendingPathComponent("cfg.json")
+        guard let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any] else { return nil }
+        return (cfg["metadata"] as? [String: Any])?["hook_name"] as? String ?? cfg["hook_name"] as? String
+    }
+
     /// Reads an SAE in SAELens 6.x format (ours, or written by SAELens for topk, standard, gated and
     /// jumprelu). `apply_b_dec_to_input: false` is folded into the encoder biases so our x − b_dec
     /// convention gives the same pre-activations.

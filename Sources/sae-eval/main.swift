@@ -59,8 +59,7 @@ func main() {
         let tok = try Tokenizer(path: tokPath)
         try tok.checkMatches(nanochat, file: tokPath)
         let sae = try SAE.loadSAELens(from: command.sae)
-        let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: command.sae + "/cfg.json")))) as? [String: Any]
-        guard let hookName = (cfg?["metadata"] as? [String: Any])?["hook_name"] as? String else {
+        guard let hookName = SAE.saeLensHookName(directory: command.sae) else {
             throw ConfigError(command.sae + "/cfg.json", "no metadata.hook_name")
         }
         let hook = try HookPoint(name: hookName, nLayer: nanochat.config.nLayer)
