@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import TestSupport
 import Testing
@@ -97,23 +98,6 @@ import Testing
     }
 }
 
-/// The F32 tensors of a safetensors file, read with nothing but Foundation (this test target does not
-/// link the Formats module; the format is the 8-byte header length, a JSON header, the data).
-struct SafetensorsReader {
-    var tensors: [String: [Float]] = [:]
-    init(path: String) throws {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let n = data.prefix(8).withUnsafeBytes { Int($0.loadUnaligned(as: UInt64.self)) }
-        let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8 ..< 8 + n)) as! [String: Any]
-        for (name, value) in header where name != "__metadata__" {
-            let entry = value as! [String: Any]
-            let offsets = entry["data_offsets"] as! [Int]
-            let bytes = data.subdata(in: 8 + n + offsets[0] ..< 8 + n + offsets[1])
-            tensors[name] = bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        }
-    }
-}
-
 /// Two hosts of two ranks each, talking over TCP: network namespaces of this machine made by
 /// Tests/DistributedTests/two-hosts.sh. Skipped, saying why, where namespaces cannot be made.
 @Suite(.serialized) struct MultiHostTests {
@@ -137,10 +121,11 @@ struct SafetensorsReader {
         let one = try MPIJob.run(ranks: 4, "sae-train", Array(args.dropLast(2)) + ["--out", dir + "/one"])
         #expect(one.status == 0, "\(one.stderr)")
         let hook = FaultToleranceTests.hook
-        let a = try SafetensorsReader(path: "\(dir)/two/\(hook)/sae_weights.safetensors").tensors
-        let b = try SafetensorsReader(path: "\(dir)/one/\(hook)/sae_weights.safetensors").tensors
-        for (name, x) in a {
-            let y = try #require(b[name])
+        let a = try SafetensorsFile(path: "\(dir)/two/\(hook)/sae_weights.safetensors")
+        let b = try SafetensorsFile(path: "\(dir)/one/\(hook)/sae_weights.safetensors")
+        #expect(a.names == b.names)
+        for name in a.names {
+            let x = try a.tensor(name).storage, y = try b.tensor(name).storage
             let diff = zip(x, y).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
             let norm = x.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
             #expect(diff <= 1e-5 * max(norm, 1e-12), "\(name): two hosts vs one host, relative difference \(diff / norm)")
