@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 // Adam (Kingma & Ba 2015) with bias correction, the learning-rate and λ schedules, and gradient
 // clipping. Moments use the parameter layout, so `m` and `v` are two more buffers of `layout.count`.
@@ -41,12 +42,16 @@ public struct AdamState: Sendable, Equatable, Codable {
         let n = params.count
         params.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { gb in
             m.withUnsafeMutableBufferPointer { mb in v.withUnsafeMutableBufferPointer { vb in
-                let p = pb.baseAddress!, g = gb.baseAddress!, m = mb.baseAddress!, v = vb.baseAddress!
-                for i in 0..<n {
-                    let gi = g[i]
-                    let mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi
-                    m[i] = mi; v[i] = vi
-                    p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
+                let box = UncheckedSendable((pb.baseAddress!, gb.baseAddress!, mb.baseAddress!, vb.baseAddress!))
+                // Elementwise, so threads over disjoint ranges give the same bits as one loop.
+                parallelRanges(n, grain: 1 << 16) { r in
+                    let (p, g, m, v) = box.value
+                    for i in r {
+                        let gi = g[i]
+                        let mi = b1 * m[i] + (1 - b1) * gi, vi = b2 * v[i] + (1 - b2) * gi * gi
+                        m[i] = mi; v[i] = vi
+                        p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
+                    }
                 }
             } }
         } }

@@ -38,6 +38,25 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
     for i in 0..<n { y[i] += alpha * x[i] }
 }
 
+/// Returns g·w and adds scale·g to y, in one pass over g.
+@inline(__always)
+func dotAndAxpy(_ g: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
+                scale: Float, _ n: Int) -> Float {
+    var acc = SIMD8<Float>()
+    let rg = UnsafeRawPointer(g), rw = UnsafeRawPointer(w), ry = UnsafeMutableRawPointer(y)
+    var i = 0
+    while i + 8 <= n {
+        let gv = rg.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        acc += gv * rw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        let yv = ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        ry.storeBytes(of: yv + scale * gv, toByteOffset: 4 * i, as: SIMD8<Float>.self)
+        i += 8
+    }
+    var s = acc.sum()
+    while i < n { s += g[i] * w[i]; y[i] += scale * g[i]; i += 1 }
+    return s
+}
+
 /// out[b, :] = x[b, :] − v  for B rows of n (x̃ = x − b_dec).
 func subtractRowVector(_ x: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>,
                        rows: Int, n: Int) {

@@ -74,62 +74,91 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
 /// Per-row top-k for TopK: the same set as `topKRows` (ties to the lower index), written in index order,
 /// but cheaper for k ≪ m. The k-th largest of the maxima of ~4k blocks is a lower bound t on the
 /// row's k-th largest (k blocks each hold an element ≥ t), so only the blocks whose maximum reaches t
-/// are scanned again, and only their elements ≥ t (about 2k) are ranked: one vectorisable read of
-/// the row plus O(k) work. With `bias`, pre ← pre + bias first, in the same pass (AuxK reads it).
+/// are scanned again, and only their elements ≥ t (about 2k) are ranked: one vectorised read of
+/// the row plus O(k) work, all in per-thread scratch (no allocation per row). With `bias`,
+/// pre ← pre + bias first (AuxK then reads the biased values).
 func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, m: Int, k: Int,
                   outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
     precondition(k >= 1 && k <= m, "topKWithBias: k = \(k) of \(m)")
     let blockSize = max(1, m / (4 * k))
-    let blocks = (m + blockSize - 1) / blockSize
+    let blocks = (m + blockSize - 1) / blockSize       // ≥ k whatever m and k are
     let box = UncheckedSendable((pre, bias, outIdx, outVal))
     rowRanges(rows, grain: 8, parallel: parallel) { r in
         let (pre, bias, outIdx, outVal) = box.value
-        var maxima = [Float](repeating: 0, count: blocks), sorted = maxima
-        var cand: [(Float, Int32)] = [], scratch: [Float] = []
-        cand.reserveCapacity(4 * k); scratch.reserveCapacity(4 * k)
+        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m)
+        let candVal = UnsafeMutablePointer<Float>.allocate(capacity: m)
+        let candIdx = UnsafeMutablePointer<Int32>.allocate(capacity: m)
+        defer { maxima.deallocate(); scratch.deallocate(); candVal.deallocate(); candIdx.deallocate() }
+        var guess = Float.infinity
         for b in r {
             let row = pre + b * m
             if let bias { for j in 0..<m { row[j] += bias[j] } }
-            maxima.withUnsafeMutableBufferPointer { mx in
-                for blk in 0..<blocks {
-                    let lo = blk * blockSize, hi = min(m, lo + blockSize)
-                    // Eight independent running maxima so the loop vectorises (a single float
-                    // max-reduction would not be reordered by the compiler).
-                    var j = lo
-                    var a0 = -Float.infinity, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-                    while j + 8 <= hi {
-                        a0 = row[j] > a0 ? row[j] : a0; a1 = row[j + 1] > a1 ? row[j + 1] : a1
-                        a2 = row[j + 2] > a2 ? row[j + 2] : a2; a3 = row[j + 3] > a3 ? row[j + 3] : a3
-                        a4 = row[j + 4] > a4 ? row[j + 4] : a4; a5 = row[j + 5] > a5 ? row[j + 5] : a5
-                        a6 = row[j + 6] > a6 ? row[j + 6] : a6; a7 = row[j + 7] > a7 ? row[j + 7] : a7
-                        j += 8
-                    }
-                    var best = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
-                    while j < hi { best = max(best, row[j]); j += 1 }
-                    mx[blk] = best
-                }
+            for blk in 0..<blocks {
+                let lo = blk * blockSize
+                maxima[blk] = maximum(row + lo, min(blockSize, m - lo))
             }
-            for i in 0..<blocks { sorted[i] = maxima[i] }
-            let t = kthLargest(&sorted, k)
-            cand.removeAll(keepingCapacity: true)
+            // Any t with at least k block maxima ≥ t is a lower bound. Rows of one batch look alike, so
+            // the previous row's k-th largest usually is one, and a count replaces the selection.
+            var reach = 0
+            for blk in 0..<blocks { reach += maxima[blk] >= guess ? 1 : 0 }
+            let t: Float
+            if reach >= k && reach <= 2 * k {
+                t = guess
+            } else {
+                scratch.update(from: maxima, count: blocks)
+                t = kthLargest(scratch, count: blocks, k)
+            }
+            // Elements ≥ t of the blocks that reach t, in index order (branch-free compaction).
+            var p = 0
             for blk in 0..<blocks where maxima[blk] >= t {
-                for j in (blk * blockSize) ..< min(m, (blk + 1) * blockSize) where row[j] >= t {
-                    cand.append((row[j], Int32(j)))
+                let lo = blk * blockSize
+                for j in lo ..< min(m, lo + blockSize) {
+                    let v = row[j]
+                    candVal[p] = v; candIdx[p] = Int32(truncatingIfNeeded: j)
+                    p += v >= t ? 1 : 0
                 }
             }
-            // The exact k-th largest among the candidates, then the set in index order (no sort).
-            scratch.removeAll(keepingCapacity: true)
-            for c in cand { scratch.append(c.0) }
-            let kth = kthLargest(&scratch, k)
+            // The exact k-th largest among the candidates; keep everything above it and, in index
+            // order, as many of its ties as fit.
+            scratch.update(from: candVal, count: p)
+            let kth = kthLargest(scratch, count: p, k)
+            guess = kth
             var equalBudget = k
-            for c in cand where c.0 > kth { equalBudget -= 1 }
+            for c in 0..<p where candVal[c] > kth { equalBudget -= 1 }
             var o = b * k
-            for c in cand where c.0 > kth || (c.0 == kth && equalBudget > 0) {
-                if c.0 == kth { equalBudget -= 1 }
-                outVal[o] = c.0; outIdx[o] = c.1; o += 1
+            for c in 0..<p {
+                let v = candVal[c]
+                if v > kth || (v == kth && equalBudget > 0) {
+                    if v == kth { equalBudget -= 1 }
+                    outVal[o] = v; outIdx[o] = candIdx[c]; o += 1
+                }
             }
         }
     }
+}
+
+/// max of x[0..<n] (n ≥ 1), eight lanes at a time.
+@inline(__always)
+func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var j = 0
+    var best = -Float.infinity
+    if n >= 8 {
+        let raw = UnsafeRawPointer(x)
+        var acc = raw.loadUnaligned(as: SIMD8<Float>.self)
+        j = 8
+        while j + 8 <= n {
+            let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
+            acc.replace(with: v, where: v .> acc)      // a compare and a blend (pointwiseMax goes lane by lane)
+            j += 8
+        }
+        // Halving the lanes (SIMD's own .max() is a branchy lane loop).
+        var a4 = acc.lowHalf
+        a4.replace(with: acc.highHalf, where: acc.highHalf .> a4)
+        best = max(max(a4[0], a4[1]), max(a4[2], a4[3]))
+    }
+    while j < n { best = max(best, x[j]); j += 1 }
+    return best
 }
 
 /// `parallelRanges`, or the whole range on this thread when `parallel` is false (callers that are

@@ -79,11 +79,15 @@ extension SAE {
                     let n = min(chunk, end - c0)
                     chunkPre.withUnsafeMutableBufferPointer { cb in xtBuffer.withUnsafeMutableBufferPointer { xtb in
                         let pre = batchTopK ? fullPre! + c0 * m : cb.baseAddress!, xt = xtb.baseAddress!
-                        for t in 0 ..< n * d { xt[t] = x[c0 * d + t] - b_dec[t % d] }
+                        for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
                         // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc. C starts as b_enc in every row and
                         // sgemm adds with beta = 1, so the bias costs no pass of its own.
                         for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
-                        sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
+                        if n == 1 {     // one row (a decoded token): gemv streams W_enc once, sgemm would pack it
+                            sgemv(.none, m: m, n: d, a: W_encT, lda: d, x: xt, beta: 1, y: pre)
+                        } else {
+                            sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
+                        }
                         if !batchTopK {
                             topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
                                          outVal: tv! + c0 * k, parallel: workers == 1)
@@ -200,59 +204,45 @@ extension SAE {
         return sse
     }
 
-    /// Sparse backward: per-row dot products for ∂L/∂pre, then latent-bucketed weight gradients.
+    /// Sparse backward: every active (b, j) entry is bucketed by (row block, latent), then each thread
+    /// owns a range of latents and computes, per entry, ∂L/∂pre_bj = g_b·W_dec,j in the same pass over
+    /// g_b that adds f_bj·g_b to ∂W_dec,j.
     func sparseBackward(_ sel: TopKSelection, rows B: Int, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
         let d = config.dIn, m = config.dSAE
-        // ∂L/∂pre_bj = g_b·W_dec,j for each active (b, j); kind 1 = AuxK entries (their g is Gaux).
-        let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])
-        var dpre = sets.map { [Float](repeating: 0, count: $0.count) }
-        params.withUnsafeBufferPointer { pp in
-            for (kind, s) in sets.enumerated() {
-                let src = kind == 0 ? G : Gaux
-                src.withUnsafeBufferPointer { gb in dpre[kind].withUnsafeMutableBufferPointer { db in
-                    s.start.withUnsafeBufferPointer { st in s.idx.withUnsafeBufferPointer { ix in
-                        let box = UncheckedSendable((pp.baseAddress! + layout.W_dec.lowerBound, gb.baseAddress!,
-                                                     db.baseAddress!, st.baseAddress!, ix.baseAddress!))
-                        parallelRanges(B, grain: 16) { r in
-                            let (W_dec, g, dp, st, ix) = box.value
-                            for b in r { for s in st[b] ..< st[b + 1] { dp[s] = dot(g + b * d, W_dec + Int(ix[s]) * d, d) } }
-                        }
-                    } }
-                } }
-            }
-        }
-        // Bucket every (b, j) entry by (row block, latent j): a counting sort, stable in (kind, b) order, so
-        // the sums are deterministic. A row block's G and x rows (R·d floats each) fit in L2; each thread
-        // owns a range of latents and, block after block, streams through its gradient rows once.
-        // (Bucketing by latent alone makes every entry fetch two random rows from all of G and x.)
+        let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])     // kind 1 = AuxK entries (their g is Gaux)
+        // Counting sort by (row block, latent j), stable in (kind, b) order, so the sums are deterministic.
+        // A row block's G and x rows (R·d floats each) stay in L2 while each thread, block after block,
+        // streams through its own gradient rows. (Bucketing by latent alone makes every entry fetch two
+        // random rows from all of G and x.)
         let R = max(16, min(B, 131_072 / d)), nBlocks = (B + R - 1) / R
         var count = [Int](repeating: 0, count: nBlocks * m + 1)
         for s in sets { for b in 0..<B { for t in s.start[b] ..< s.start[b + 1] { count[(b / R) * m + Int(s.idx[t]) + 1] += 1 } } }
         for i in 0 ..< nBlocks * m { count[i + 1] += count[i] }
         let total = count[nBlocks * m]
         var eRow = [Int32](repeating: 0, count: total), eF = [Float](repeating: 0, count: total)
-        var eD = [Float](repeating: 0, count: total), eKind = [UInt8](repeating: 0, count: total)
+        var eKind = [UInt8](repeating: 0, count: total)
         var fill = count
         for (kind, s) in sets.enumerated() {
             for b in 0..<B {
                 for t in s.start[b] ..< s.start[b + 1] {
                     let key = (b / R) * m + Int(s.idx[t]), e = fill[key]
                     fill[key] += 1
-                    eRow[e] = Int32(b); eF[e] = s.val[t]; eD[e] = dpre[kind][t]; eKind[e] = UInt8(kind)
+                    eRow[e] = Int32(b); eF[e] = s.val[t]; eKind[e] = UInt8(kind)
                 }
             }
         }
         // Each latent j: ∂W_dec,j = Σ f·g_b, ∂W_enc,j = Σ dpre·x̃_b, ∂b_enc,j = Σ dpre.
         let bDec = Array(params[layout.b_dec])
+        params.withUnsafeBufferPointer { pp in
         grads.withUnsafeMutableBufferPointer { gr in bDec.withUnsafeBufferPointer { bd in
             x.withConstBuffer { xb in G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
             count.withUnsafeBufferPointer { cb in eRow.withUnsafeBufferPointer { er in eF.withUnsafeBufferPointer { ef in
-            eD.withUnsafeBufferPointer { ed in eKind.withUnsafeBufferPointer { ek in
+            eKind.withUnsafeBufferPointer { ek in
                 let box = UncheckedSendable((gr.baseAddress!, xb.baseAddress!, gb.baseAddress!, ab.baseAddress,
-                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ed.baseAddress!, ek.baseAddress!,
-                                             bd.baseAddress!))
+                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ek.baseAddress!,
+                                             bd.baseAddress!, pp.baseAddress! + layout.W_dec.lowerBound))
                 parallelRanges(m, grain: 32) { r in
-                    let (gr, x, G, Gaux, cnt, er, ef, ed, ek, b_dec) = box.value
+                    let (gr, x, G, Gaux, cnt, er, ef, ek, b_dec, W_dec) = box.value
                     let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
                     let db_enc = gr + layout.b_enc.lowerBound
                     for blk in 0..<nBlocks {
@@ -261,9 +251,9 @@ extension SAE {
                             for e in cnt[blk * m + j] ..< cnt[blk * m + j + 1] {
                                 let b = Int(er[e])
                                 let g = (ek[e] == 0 ? G : Gaux!) + b * d
-                                axpy(dWdec + j * d, ef[e], g, d)
-                                axpy(dWenc + j * d, ed[e], x + b * d, d)
-                                bsum += ed[e]
+                                let dpre = dotAndAxpy(g, W_dec + j * d, into: dWdec + j * d, scale: ef[e], d)
+                                axpy(dWenc + j * d, dpre, x + b * d, d)
+                                bsum += dpre
                             }
                             db_enc[j] += bsum
                         }
@@ -349,14 +339,22 @@ extension SAE {
 
 /// The n-th largest (1-based) of `a` by quickselect; reorders `a`.
 func kthLargest(_ a: inout [Float], _ n: Int) -> Float {
-    var lo = 0, hi = a.count - 1, target = n - 1
+    let count = a.count
+    return a.withUnsafeMutableBufferPointer { kthLargest($0.baseAddress!, count: count, n) }
+}
+
+/// The n-th largest (1-based) of a[0..<count] by quickselect (Hoare partition); reorders a.
+func kthLargest(_ a: UnsafeMutablePointer<Float>, count: Int, _ n: Int) -> Float {
+    precondition(n >= 1 && n <= count, "kthLargest: \(n) of \(count)")
+    var lo = 0, hi = count - 1
+    let target = n - 1
     while lo < hi {
         let pivot = a[(lo + hi) / 2]
         var i = lo, j = hi
         while i <= j {
             while a[i] > pivot { i += 1 }
             while a[j] < pivot { j -= 1 }
-            if i <= j { a.swapAt(i, j); i += 1; j -= 1 }
+            if i <= j { let t = a[i]; a[i] = a[j]; a[j] = t; i += 1; j -= 1 }
         }
         if target <= j { hi = j } else if target >= i { lo = i } else { return a[target] }
     }
