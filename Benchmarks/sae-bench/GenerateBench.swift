@@ -37,7 +37,11 @@ struct GenerateBench: ParsableCommand {
         func rate(_ setup: (SAERuntime) throws -> Void) throws -> Double {
             let rt = SAERuntime(model: m, tokenizer: tok)
             try setup(rt)
-            let seconds = bestSeconds(repeats: repeats) { _ = try? rt.generate(prompt: prompt, maxTokens: tokens) }
+            // Reading the trace is part of tracking: the runtime encodes the tracked rows when it is read.
+            let seconds = bestSeconds(repeats: repeats) {
+                _ = try? rt.generate(prompt: prompt, maxTokens: tokens)
+                precondition(!rt.tracking || rt.trace.count == prompt.count + tokens - 1, "trace incomplete")
+            }
             return Double(tokens) / seconds
         }
         let plain = try rate { $0.tracking = false }

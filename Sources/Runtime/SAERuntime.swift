@@ -15,7 +15,17 @@ public final class SAERuntime {
     public var tracking = true
     public var topN = 10
     /// What the last forward or generation recorded, in the order the tokens were processed.
-    public private(set) var trace: [TokenFeatures] = []
+    /// Tracking never changes the model's outputs, so the hook only copies each tracked activation
+    /// row; the SAEs encode them here, all rows of an SAE in one batch (sgemm instead of one gemv
+    /// per token: this keeps tracking's overhead on generation to a few percent).
+    public var trace: [TokenFeatures] {
+        encodePending()
+        return recorded
+    }
+    private var recorded: [TokenFeatures] = []
+    /// Tracked rows not yet encoded: (SAE index, position) in processing order, and per SAE its rows.
+    private var pending: [(sae: Int, position: Int)] = []
+    private var pendingRows: [[Float]] = []
 
     public init(model: NanochatModel, tokenizer: Tokenizer) {
         self.model = model
@@ -53,58 +63,79 @@ public final class SAERuntime {
     /// Reads (and, with interventions, edits) one hook activation [B, T, d] in place.
     func apply(_ a: AttachedSAE, index: Int, to act: HookActivation, promptLength: Int) {
         let steers = interventions.filter { $0.hook == a.hook.name }
-        let needFeatures = tracking || steers.contains { $0.mode != .add }
         let d = act.width, rows = act.batch * act.tokens
-        var f: Tensor? = nil
-        if needFeatures {
-            let x = Tensor(shape: [rows, d], storage: Array(act.values))
-            f = try? a.sae.encode(x)
+        if tracking {
+            while pendingRows.count <= index { pendingRows.append([]) }
+            pendingRows[index].append(contentsOf: act.values)
+            for r in 0..<rows { pending.append((index, act.startPosition + r % act.tokens)) }
         }
-        let m = a.sae.config.dSAE
-        for r in 0..<rows {
-            let position = act.startPosition + r % act.tokens
-            if tracking, let fv = f {
-                // x̂ = b_dec + Σ_{f_j > 0} f_j·W_dec[j]: only the active rows (sparse for TopK).
-                var active: [(Int, Float)] = []
-                for j in 0..<m where fv.storage[r * m + j] > 0 { active.append((j, fv.storage[r * m + j])) }
-                var xhat = Array(a.sae.params[a.sae.layout.b_dec])
-                for (j, v) in active {
-                    let base = a.sae.layout.W_dec.lowerBound + j * d
-                    for i in 0..<d { xhat[i] += v * a.sae.params[base + i] }
+        if steers.isEmpty { return }
+        do {
+            let x = act.values.baseAddress!
+            for r in 0..<rows {
+                let position = act.startPosition + r % act.tokens, row = x + r * d
+                // Every intervention reads the features of the activation as it arrived.
+                let coefficients = steers.map { s -> Float in
+                    guard s.applies(position: position, promptLength: promptLength) else { return 0 }
+                    let current = s.mode == .add ? 0 : a.sae.activation(of: s.feature, in: row)
+                    switch s.mode {
+                    case .add: return s.value
+                    case .clamp: return s.value - current
+                    case .scale: return (s.value - 1) * current
+                    }
                 }
-                active.sort { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
-                var e: Float = 0
-                for i in 0..<d { let t = act.values[r * d + i] - xhat[i]; e += t * t }
-                trace.append(TokenFeatures(position: position, sae: index, features: Array(active.prefix(topN)),
-                                           errorNorm: e.squareRoot()))
-            }
-            for s in steers where s.applies(position: position, promptLength: promptLength) {
-                let current = f?.storage[r * m + s.feature] ?? 0
-                let coefficient: Float
-                switch s.mode {
-                case .add: coefficient = s.value
-                case .clamp: coefficient = s.value - current
-                case .scale: coefficient = (s.value - 1) * current
+                for (s, c) in zip(steers, coefficients) where c != 0 {
+                    var i = 0
+                    for w in a.decoderRow(s.feature) { row[i] += c * w; i += 1 }
                 }
-                if coefficient == 0 { continue }
-                let row = a.decoderRow(s.feature)
-                var i = 0
-                for w in row { act.values[r * d + i] += coefficient * w; i += 1 }
             }
         }
+    }
+
+    /// Encodes the tracked rows (per SAE in one batch) and appends their features to `recorded`.
+    private func encodePending() {
+        guard !pending.isEmpty else { return }
+        let encoded = saes.indices.map { i -> SparseFeatures? in
+            guard i < pendingRows.count, !pendingRows[i].isEmpty else { return nil }
+            let rows = pendingRows[i].count / saes[i].sae.config.dIn
+            return pendingRows[i].withUnsafeBufferPointer { saes[i].sae.encodeSparse($0.baseAddress!, rows: rows) }
+        }
+        var next = [Int](repeating: 0, count: saes.count)
+        for (i, position) in pending {
+            let sae = saes[i].sae, d = sae.config.dIn, r = next[i]
+            next[i] += 1
+            let f = encoded[i]!
+            // ‖x − x̂‖ with x̂ = b_dec + Σ f_j·W_dec[j] over the active features only.
+            var xhat = Array(sae.params[sae.layout.b_dec])
+            for t in f.start[r] ..< f.start[r + 1] {
+                let base = sae.layout.W_dec.lowerBound + Int(f.feature[t]) * d, v = f.activation[t]
+                for c in 0..<d { xhat[c] += v * sae.params[base + c] }
+            }
+            var e: Float = 0
+            for c in 0..<d { let t = pendingRows[i][r * d + c] - xhat[c]; e += t * t }
+            recorded.append(TokenFeatures(position: position, sae: i, features: Array(f.strongest(row: r).prefix(topN)),
+                                          errorNorm: e.squareRoot()))
+        }
+        pending = []
+        pendingRows = []
+    }
+
+    /// Forgets what was tracked so far.
+    private func resetTrace() {
+        recorded = []; pending = []; pendingRows = []
     }
 
     /// A full forward pass of `tokens` (one sequence) with tracking and steering; returns the
     /// logits [1, T, V]. All positions count as prompt.
     public func forward(tokens: [Int]) throws -> Tensor {
-        trace = []
+        resetTrace()
         return try model.forward(tokens: [tokens], logits: true, callback: callback(promptLength: tokens.count)).logits!
     }
 
     /// Generates with the KV cache, tracking and steering every step as configured.
     public func generate(prompt: [Int], maxTokens: Int, sampling: Sampling = Sampling(),
                          onToken: ((Int) -> Void)? = nil) throws -> [Int] {
-        trace = []
+        resetTrace()
         return try model.generate(prompt: prompt, maxTokens: maxTokens, sampling: sampling,
                                   callback: callback(promptLength: prompt.count), onToken: onToken)
     }
@@ -120,7 +151,7 @@ public final class SAERuntime {
             var rng = Xoshiro256(seed: 0)
             seq.append(NanochatModel.sample(last, sampling: Sampling(), rng: &rng))
         }
-        trace = []
+        resetTrace()
         return Array(seq[prompt.count...])
     }
 }

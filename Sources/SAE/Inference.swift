@@ -59,3 +59,72 @@ extension SAE {
         return out
     }
 }
+
+/// Active features of a batch in compressed-row form: row b's (feature, activation) pairs are
+/// `feature[start[b]..<start[b+1]]`, `activation[...]`, in feature order, activations > 0.
+public struct SparseFeatures: Sendable, Equatable {
+    public var start: [Int]
+    public var feature: [Int32]
+    public var activation: [Float]
+
+    /// Row b's active features, strongest first (ties to the lower index).
+    public func strongest(row b: Int) -> [(Int, Float)] {
+        (start[b] ..< start[b + 1]).map { (Int(feature[$0]), activation[$0]) }
+            .sorted { $0.1 > $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }
+    }
+}
+
+extension SAE {
+    /// The features of `rows` rows of x [rows, d] (no checks: the caller owns the buffer), with each
+    /// architecture's inference rule, as `encode` gives them but sparse. TopK selects straight from the
+    /// encoder's chunks without a dense [rows, m] result.
+    public func encodeSparse(_ x: UnsafePointer<Float>, rows: Int) -> SparseFeatures {
+        if config.architecture == .topk {
+            let s = topkSelect(x, rows: rows, deadMask: nil).main
+            return SparseFeatures(start: s.start, feature: s.idx, activation: s.val)
+        }
+        let m = config.dSAE
+        let f = try! encode(Tensor(shape: [rows, config.dIn], storage: Array(UnsafeBufferPointer(start: x, count: rows * config.dIn))))
+        var out = SparseFeatures(start: [0], feature: [], activation: [])
+        for b in 0..<rows {
+            for j in 0..<m where f.storage[b * m + j] > 0 {
+                out.feature.append(Int32(j)); out.activation.append(f.storage[b * m + j])
+            }
+            out.start.append(out.feature.count)
+        }
+        return out
+    }
+
+    /// The activation of one feature on one row x [d]. Every architecture but TopK decides a feature
+    /// from its own pre-activation (one dot product); TopK needs the row's whole encoder output only
+    /// when the feature's pre-activation is positive (otherwise the ReLU makes it 0).
+    public func activation(of feature: Int, in x: UnsafePointer<Float>) -> Float {
+        let d = config.dIn
+        let z = params.withUnsafeBufferPointer { pp -> Float in
+            let p = pp.baseAddress!, w = p + layout.W_enc.lowerBound + feature * d, b_dec = p + layout.b_dec.lowerBound
+            var s: Float = 0
+            for i in 0..<d { s += w[i] * (x[i] - b_dec[i]) }      // W_enc,f·(x − b_dec)
+            return s
+        }
+        switch config.architecture {
+        case .topk:
+            let pre = z + params[layout.b_enc.lowerBound + feature]
+            if pre <= 0 { return 0 }
+            let s = encodeSparse(x, rows: 1)
+            for t in s.start[0] ..< s.start[1] where Int(s.feature[t]) == feature { return s.activation[t] }
+            return 0
+        case .batchtopk:
+            let pre = z + params[layout.b_enc.lowerBound + feature]
+            return pre > threshold ? max(pre, 0) : 0
+        case .relu:
+            return max(z + params[layout.b_enc.lowerBound + feature], 0)
+        case .jumprelu:
+            let pre = z + params[layout.b_enc.lowerBound + feature]
+            return pre > Foundation.exp(params[layout.log_threshold.lowerBound + feature]) ? pre : 0
+        case .gated:
+            let gate = z + params[layout.b_gate.lowerBound + feature]
+            let mag = z * Foundation.exp(params[layout.r_mag.lowerBound + feature]) + params[layout.b_mag.lowerBound + feature]
+            return gate > 0 ? max(mag, 0) : 0
+        }
+    }
+}
