@@ -17,6 +17,7 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "SAE directory (default: a random TopK SAE).") var sae: String?
     @Option(help: "Hook of the random SAE.") var hook = "blocks.2.hook_resid_post"
     @Option(help: "Latents of the random SAE.") var dSae = 4096
+    @Option(help: "Architecture of the random SAE (topk, batchtopk, relu, gated, jumprelu).") var arch = "topk"
     @Option(help: "Tokens generated per measurement.") var tokens = 128
     @Option(help: "Repetitions (best is kept).") var repeats = 3
     @Flag(help: "Print one JSON object.") var json = false
@@ -30,7 +31,10 @@ struct GenerateBench: ParsableCommand {
         let attached: AttachedSAE
         if let sae { attached = try AttachedSAE(directory: sae, model: m) } else {
             var rng = Xoshiro256(seed: 1)
-            let s = try SAE(config: SAEConfig(architecture: .topk, dIn: m.config.nEmbd, dSAE: dSae, k: 32), rng: &rng)
+            guard let architecture = Architecture(rawValue: arch) else {
+                throw ValidationError("--arch must be one of topk, batchtopk, relu, gated, jumprelu; got \(arch)")
+            }
+            let s = try SAE(config: SAEConfig(architecture: architecture, dIn: m.config.nEmbd, dSAE: dSae, k: 32), rng: &rng)
             attached = AttachedSAE(path: "random", hook: try HookPoint(name: hook, nLayer: m.config.nLayer), sae: s)
         }
         let prompt = [try tok.bos] + tok.encode("The Python interpreter")
@@ -46,16 +50,24 @@ struct GenerateBench: ParsableCommand {
         }
         let plain = try rate { $0.tracking = false }
         let tracked = try rate { try $0.attach(attached); $0.tracking = true }
-        let steered = try rate {
-            try $0.attach(attached); $0.tracking = false
-            try $0.steer(Steering(hook: attached.hook.name, feature: 1, value: 4, mode: .clamp))
+        // `add` (the default --steer mode) needs no encode; `clamp` reads the feature's activation,
+        // which for TopK means the token's whole encoder row whenever the pre-activation is positive.
+        func steeredRate(_ mode: Steering.Mode) throws -> Double {
+            try rate {
+                try $0.attach(attached); $0.tracking = false
+                try $0.steer(Steering(hook: attached.hook.name, feature: 1, value: 4, mode: mode))
+            }
         }
+        let steered = try steeredRate(.add), clamped = try steeredRate(.clamp)
         let result: [String: Any] = ["tokens_per_s": plain, "tracked_tokens_per_s": tracked, "steered_tokens_per_s": steered,
+                                     "clamped_tokens_per_s": clamped,
                                      "tracking_overhead_percent": (plain / tracked - 1) * 100,
-                                     "steering_overhead_percent": (plain / steered - 1) * 100, "d_sae": attached.sae.config.dSAE]
+                                     "steering_overhead_percent": (plain / steered - 1) * 100,
+                                     "clamp_overhead_percent": (plain / clamped - 1) * 100, "d_sae": attached.sae.config.dSAE]
         if json { printJSON(result) } else {
-            print(String(format: "generation: %.0f tok/s; tracking %.0f tok/s (+%.1f%%); steering %.0f tok/s (+%.1f%%)",
-                         plain, tracked, (plain / tracked - 1) * 100, steered, (plain / steered - 1) * 100))
+            print(String(format: "generation: %.0f tok/s; tracking %.0f tok/s (+%.1f%%); steering (add) %.0f tok/s (+%.1f%%); clamp %.0f tok/s (+%.1f%%)",
+                         plain, tracked, (plain / tracked - 1) * 100, steered, (plain / steered - 1) * 100,
+                         clamped, (plain / clamped - 1) * 100))
         }
     }
 }

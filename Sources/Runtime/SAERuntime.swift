@@ -107,12 +107,16 @@ public final class SAERuntime {
             let f = encoded[i]!
             // ‖x − x̂‖ with x̂ = b_dec + Σ f_j·W_dec[j] over the active features only.
             var xhat = Array(sae.params[sae.layout.b_dec])
-            for t in f.start[r] ..< f.start[r + 1] {
-                let base = sae.layout.W_dec.lowerBound + Int(f.feature[t]) * d, v = f.activation[t]
-                for c in 0..<d { xhat[c] += v * sae.params[base + c] }
-            }
             var e: Float = 0
-            for c in 0..<d { let t = pendingRows[i][r * d + c] - xhat[c]; e += t * t }
+            sae.params.withUnsafeBufferPointer { p in pendingRows[i].withUnsafeBufferPointer { x in
+                xhat.withUnsafeMutableBufferPointer { xh in
+                    for t in f.start[r] ..< f.start[r + 1] {
+                        let w = p.baseAddress! + sae.layout.W_dec.lowerBound + Int(f.feature[t]) * d, v = f.activation[t]
+                        for c in 0..<d { xh[c] += v * w[c] }
+                    }
+                    for c in 0..<d { let t = x[r * d + c] - xh[c]; e += t * t }
+                }
+            } }
             recorded.append(TokenFeatures(position: position, sae: i, features: Array(f.strongest(row: r).prefix(topN)),
                                           errorNorm: e.squareRoot()))
         }

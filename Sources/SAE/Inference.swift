@@ -83,14 +83,46 @@ extension SAE {
             let s = topkSelect(x, rows: rows, deadMask: nil).main
             return SparseFeatures(start: s.start, feature: s.idx, activation: s.val)
         }
-        let m = config.dSAE
-        let f = try! encode(Tensor(shape: [rows, config.dIn], storage: Array(UnsafeBufferPointer(start: x, count: rows * config.dIn))))
+        // Other architectures: per chunk of rows, z = (x − b_dec)·W_encᵀ, then each latent's own rule.
+        let d = config.dIn, m = config.dSAE, chunk = min(rows, Self.encoderRowChunk)
         var out = SparseFeatures(start: [0], feature: [], activation: [])
-        for b in 0..<rows {
-            for j in 0..<m where f.storage[b * m + j] > 0 {
-                out.feature.append(Int32(j)); out.activation.append(f.storage[b * m + j])
+        var xt = [Float](repeating: 0, count: chunk * d), z = [Float](repeating: 0, count: chunk * m)
+        var bias = [Float](repeating: 0, count: m), gain = [Float](repeating: 1, count: m)
+        var gateBias = [Float](repeating: .infinity, count: m), cut = [Float](repeating: -.infinity, count: m)
+        // f_j = pre_j = gain_j·z_j + bias_j where z_j + gateBias_j > 0 (gated's gate; open otherwise),
+        // pre_j > cut_j (jumprelu's θ, batchtopk's threshold) and pre_j > 0.
+        switch config.architecture {
+        case .topk: fatalError("handled above")
+        case .relu: bias = Array(params[layout.b_enc])
+        case .batchtopk: bias = Array(params[layout.b_enc]); cut = [Float](repeating: threshold, count: m)
+        case .jumprelu:
+            bias = Array(params[layout.b_enc])
+            cut = params[layout.log_threshold].map { Foundation.exp($0) }
+        case .gated:
+            bias = Array(params[layout.b_mag]); gain = params[layout.r_mag].map { Foundation.exp($0) }
+            gateBias = Array(params[layout.b_gate])
+        }
+        params.withUnsafeBufferPointer { pp in
+            let p = pp.baseAddress!
+            var r0 = 0
+            while r0 < rows {
+                let n = min(chunk, rows - r0)
+                xt.withUnsafeMutableBufferPointer { xb in z.withUnsafeMutableBufferPointer { zb in
+                    subtractRowVector(x + r0 * d, p + layout.b_dec.lowerBound, xb.baseAddress!, rows: n, n: d)
+                    sgemm(.none, .transposed, m: n, n: m, k: d, a: xb.baseAddress!, lda: d, b: p + layout.W_enc.lowerBound,
+                          ldb: d, c: zb.baseAddress!, ldc: m)
+                } }
+                for b in 0..<n {
+                    for j in 0..<m {
+                        let zj = z[b * m + j], pre = gain[j] * zj + bias[j]
+                        if zj + gateBias[j] > 0 && pre > cut[j] && pre > 0 {
+                            out.feature.append(Int32(j)); out.activation.append(pre)
+                        }
+                    }
+                    out.start.append(out.feature.count)
+                }
+                r0 += n
             }
-            out.start.append(out.feature.count)
         }
         return out
     }
