@@ -90,40 +90,43 @@ func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
         let candVal = UnsafeMutablePointer<Float>.allocate(capacity: m)
         let candIdx = UnsafeMutablePointer<Int32>.allocate(capacity: m)
         defer { maxima.deallocate(); scratch.deallocate(); candVal.deallocate(); candIdx.deallocate() }
-        var guess = Float.infinity
+        var ratio = Float.nan       // the previous row's k-th largest / Σ of its block maxima
         for b in r {
             let row = pre + b * m
             if let bias { for j in 0..<m { row[j] += bias[j] } }
+            var sumMax: Float = 0
             for blk in 0..<blocks {
                 let lo = blk * blockSize
                 maxima[blk] = maximum(row + lo, min(blockSize, m - lo))
+                sumMax += maxima[blk]
             }
-            // Any t with at least k block maxima ≥ t is a lower bound. Rows of one batch look alike, so
-            // the previous row's k-th largest usually is one, and a count replaces the selection.
-            var reach = 0
-            for blk in 0..<blocks { reach += maxima[blk] >= guess ? 1 : 0 }
-            let t: Float
-            if reach >= k && reach <= 2 * k {
-                t = guess
-            } else {
-                scratch.update(from: maxima, count: blocks)
-                t = kthLargest(scratch, count: blocks, k)
-            }
-            // Elements ≥ t of the blocks that reach t, in index order (branch-free compaction).
-            var p = 0
-            for blk in 0..<blocks where maxima[blk] >= t {
-                let lo = blk * blockSize
-                for j in lo ..< min(m, lo + blockSize) {
-                    let v = row[j]
-                    candVal[p] = v; candIdx[p] = Int32(truncatingIfNeeded: j)
-                    p += v >= t ? 1 : 0
+            // Elements ≥ t of the blocks whose maximum reaches t, in index order (branch-free
+            // compaction). If there are at least k of them, t ≤ the k-th largest, so they include the
+            // top k. Rows of a batch look alike: the previous row's k-th largest, rescaled by the
+            // rows' Σ of block maxima and lowered by 3%, usually is such a t and needs no selection;
+            // otherwise t = the k-th largest block maximum, which always is (k blocks reach it).
+            func gather(_ t: Float) -> Int {
+                var p = 0
+                for blk in 0..<blocks where maxima[blk] >= t {
+                    let lo = blk * blockSize
+                    for j in lo ..< min(m, lo + blockSize) {
+                        let v = row[j]
+                        candVal[p] = v; candIdx[p] = Int32(truncatingIfNeeded: j)
+                        p += v >= t ? 1 : 0
+                    }
                 }
+                return p
+            }
+            var p = ratio.isFinite && sumMax > 0 ? gather(0.97 * ratio * sumMax) : 0
+            if p < k {
+                scratch.update(from: maxima, count: blocks)
+                p = gather(kthLargest(scratch, count: blocks, k))
             }
             // The exact k-th largest among the candidates; keep everything above it and, in index
             // order, as many of its ties as fit.
             scratch.update(from: candVal, count: p)
             let kth = kthLargest(scratch, count: p, k)
-            guess = kth
+            ratio = sumMax > 0 ? kth / sumMax : .nan
             var equalBudget = k
             for c in 0..<p where candVal[c] > kth { equalBudget -= 1 }
             var o = b * k
