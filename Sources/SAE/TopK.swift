@@ -38,13 +38,15 @@ extension SAE {
     static var encoderRowChunk: Int { 256 }
 
     /// Encoder plus selection on the raw batch x [B,d] (x̃ = x − b_dec is formed per row chunk).
-    /// TopK streams row chunks so only O(B·k) survives; BatchTopK keeps the whole [B,m] for its global
-    /// selection. With `encoderWorkers` > 1, each worker takes a contiguous slice of rows and runs its
-    /// own sgemm calls + selection on its own chunk buffers (they stay in its cache, and there are no
-    /// hand-offs between BLAS's threads and ours); run BLAS single-threaded then.
+    /// Both architectures stream row chunks, so only O(B·k) survives the encoder: TopK keeps each
+    /// row's top k, BatchTopK each row's top 4k as candidates for its batch-wide selection
+    /// (`batchTopKSelect`). With `encoderWorkers` > 1, each worker takes a contiguous slice of rows and
+    /// runs its own sgemm calls + selection on its own chunk buffer (it stays in its cache, and there
+    /// are no hand-offs between BLAS's threads and ours); run BLAS single-threaded then.
     func topkSelect(_ x: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
         let d = config.dIn, m = config.dSAE, k = config.k
         let batchTopK = config.architecture == .batchtopk
+        let perRow = batchTopK ? min(m, 4 * k) : k
         let deadIdx: [Int32] = deadMask.map { mask in (0..<m).filter { mask[$0] }.map { Int32($0) } } ?? []
         let nDead = deadIdx.count
         let kAux = min(config.effectiveAuxK, nDead)
@@ -56,48 +58,35 @@ extension SAE {
         let workers = max(1, min(encoderWorkers, chunks))
         let rowsPerWorker = (chunks + workers - 1) / workers * chunk
 
-        var topVal = [Float](repeating: 0, count: batchTopK ? 0 : B * k)
-        var topIdx = [Int32](repeating: 0, count: batchTopK ? 0 : B * k)
+        var topVal = [Float](repeating: 0, count: B * perRow)
+        var topIdx = [Int32](repeating: 0, count: B * perRow)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
         var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
-        var fullPre = [Float](repeating: 0, count: batchTopK ? B * m : 0)     // BatchTopK only
+        // Every worker's chunk buffers, allocated here (not in the workers' threads, whose malloc
+        // arenas would keep them) so that later temporaries of the step reuse the memory.
+        let perWorker = chunk * m + chunk * d
+        var workspace = [Float](repeating: 0, count: workers * perWorker)
 
         params.withUnsafeBufferPointer { pp in
         topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
         auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
-        fullPre.withUnsafeMutableBufferPointer { fp in
-            let box = UncheckedSendable((pp.baseAddress!, tv.baseAddress, ti.baseAddress, av.baseAddress, ai.baseAddress,
-                                         fp.baseAddress, x))
+        workspace.withUnsafeMutableBufferPointer { ws in
+            let box = UncheckedSendable((tv.baseAddress!, ti.baseAddress!, av.baseAddress, ai.baseAddress, ws.baseAddress!))
             let encodeRows = { (w: Int) in
-                let (p, tv, ti, av, ai, fullPre, x) = box.value
-                let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
-                var chunkPre = [Float](repeating: 0, count: batchTopK ? 0 : chunk * m)
-                var xtBuffer = [Float](repeating: 0, count: chunk * d)
+                let (tv, ti, av, ai, ws) = box.value
+                let pre = ws + w * perWorker, xt = pre + chunk * m
                 var c0 = w * rowsPerWorker
                 let end = min(B, c0 + rowsPerWorker)
                 while c0 < end {
                     let n = min(chunk, end - c0)
-                    chunkPre.withUnsafeMutableBufferPointer { cb in xtBuffer.withUnsafeMutableBufferPointer { xtb in
-                        let pre = batchTopK ? fullPre! + c0 * m : cb.baseAddress!, xt = xtb.baseAddress!
-                        for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
-                        // pre[n,m] = x̃[n,d]·(W_encᵀ[m,d])ᵀ + b_enc. C starts as b_enc in every row and
-                        // sgemm adds with beta = 1, so the bias costs no pass of its own.
-                        for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
-                        if n == 1 {     // one row (a decoded token): gemv streams W_enc once, sgemm would pack it
-                            sgemv(.none, m: m, n: d, a: W_encT, lda: d, x: xt, beta: 1, y: pre)
-                        } else {
-                            sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
-                        }
-                        if !batchTopK {
-                            topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: k, outIdx: ti! + c0 * k,
-                                         outVal: tv! + c0 * k, parallel: workers == 1)
-                        }
-                        if useAux {
-                            // The k_aux largest dead pre-activations of each row (AuxK).
-                            selectLargest(pre: pre, m: m, rows: n, candidates: deadIdx, k: kAux, outIdx: ai! + c0 * kAux,
-                                          outVal: av! + c0 * kAux, parallel: workers == 1)
-                        }
-                    } }
+                    encodeChunk(x + c0 * d, rows: n, xt: xt, pre: pre)
+                    topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: perRow, outIdx: ti + c0 * perRow,
+                                 outVal: tv + c0 * perRow, parallel: workers == 1)
+                    if useAux {
+                        // The k_aux largest dead pre-activations of each row (AuxK).
+                        selectLargest(pre: pre, m: m, rows: n, candidates: deadIdx, k: kAux, outIdx: ai! + c0 * kAux,
+                                      outVal: av! + c0 * kAux, parallel: workers == 1)
+                    }
                     c0 += n
                 }
             }
@@ -106,12 +95,31 @@ extension SAE {
 
         var main: SparseActivations, minKept: Float? = nil
         if batchTopK {
-            (main, minKept) = fullPre.withUnsafeBufferPointer { batchTopKSelect($0, rows: B, m: m, keep: k * B) }
+            (main, minKept) = batchTopKSelect(x, rows: B, candidates: topVal, topIdx, perRow: perRow, chunk: chunk,
+                                              workspace: &workspace)
         } else {
             main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k)
         }
         let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
+    }
+
+    /// pre [n,m] = (x[n,d] − b_dec)·(W_encᵀ[m,d])ᵀ + b_enc, with x̃ formed in xt [n,d]. pre starts as b_enc
+    /// in every row and the product adds to it (beta = 1), so the bias costs no pass of its own.
+    func encodeChunk(_ x: UnsafePointer<Float>, rows n: Int, xt: UnsafeMutablePointer<Float>,
+                     pre: UnsafeMutablePointer<Float>) {
+        let d = config.dIn, m = config.dSAE
+        params.withUnsafeBufferPointer { pp in
+            let p = pp.baseAddress!
+            let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
+            for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[r * d + i] - b_dec[i] } }
+            for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
+            if n == 1 {     // one row (a decoded token): gemv streams W_enc once, sgemm would pack it
+                sgemv(.none, m: m, n: d, a: W_encT, lda: d, x: xt, beta: 1, y: pre)
+            } else {
+                sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
+            }
+        }
     }
 
     /// Full loss and gradients of topk/batchtopk. `dense: true` is the reference path for tests:
@@ -292,47 +300,58 @@ extension SAE {
         }
     }
 
-    /// BatchTopK selection on pre [B,m]: the k·B largest values over the whole batch (ties to the
-    /// lower flat index), kept where positive. Returns the rows' active latents and the smallest kept
-    /// positive activation. Cost O(B·m): a per-row top-2k bounds the global threshold from below,
-    /// then only entries above that bound are ranked.
-    func batchTopKSelect(_ pre: ConstFloatBuffer, rows B: Int, m: Int, keep: Int)
-        -> (SparseActivations, Float?) {
-        let k2 = min(m, 2 * max(1, keep / B))
-        var v = [Float](repeating: 0, count: B * k2), ix = [Int32](repeating: 0, count: B * k2)
-        v.withUnsafeMutableBufferPointer { vb in ix.withUnsafeMutableBufferPointer { ib in
-            // bias nil: the kernel only reads pre.
-            topKWithBias(pre: UnsafeMutablePointer(mutating: pre.baseAddress!), bias: nil, rows: B, m: m, k: k2,
-                         outIdx: ib.baseAddress!, outVal: vb.baseAddress!)
-        } }
-        // The keep-th largest of these candidates is ≤ the true keep-th largest overall.
-        let bound = keep >= v.count ? -Float.infinity : kthLargest(&v, keep)
-        var cand: [(Float, Int)] = []
-        cand.reserveCapacity(keep * 2)
-        for i in 0..<(B * m) where pre[i] >= bound { cand.append((pre[i], i)) }
-        if cand.count > keep {
-            // The exact keep-th largest, then everything above it and its ties in flat-index order
-            // (cand is already in that order), so no sort of the candidates is needed.
-            var values = cand.map { $0.0 }
-            let t = kthLargest(&values, keep)
-            var ties = keep
-            for c in cand where c.0 > t { ties -= 1 }
-            cand = cand.filter { c in
-                if c.0 > t { return true }
-                if c.0 == t && ties > 0 { ties -= 1; return true }
-                return false
+    /// BatchTopK selection: the k·B largest pre-activations over the whole batch (ties to the lower
+    /// flat index), kept where positive; returns the rows' active latents and the smallest kept
+    /// activation. From each row's top `perRow` (= 4k) candidates, in index order: T = the k·B-th
+    /// largest candidate is ≤ the true threshold. A row whose smallest candidate is ≥ T may hold more
+    /// entries ≥ T; such rows (rare) are encoded again — the same chunk and sgemm call, so the same
+    /// bits — and all their entries ≥ T join. Every row then holds all its entries ≥ T, and the
+    /// selection over the candidates is the selection over the batch. Memory O(B·k), not O(B·m).
+    func batchTopKSelect(_ x: UnsafePointer<Float>, rows B: Int, candidates val: [Float], _ idx: [Int32], perRow: Int,
+                         chunk: Int, workspace: inout [Float]) -> (SparseActivations, Float?) {
+        let d = config.dIn, m = config.dSAE, keep = config.k * B
+        var values = val
+        let bound = keep >= values.count ? -Float.infinity : kthLargest(&values, keep)
+        // Per row, its candidates ≥ bound (flat index order throughout).
+        var rowVal = [[Float]](repeating: [], count: B), rowIdx = [[Int32]](repeating: [], count: B)
+        var overflowChunks = Set<Int>()
+        for b in 0..<B {
+            for t in (b * perRow) ..< ((b + 1) * perRow) where val[t] >= bound {
+                rowVal[b].append(val[t]); rowIdx[b].append(idx[t])
+            }
+            if perRow < m && rowVal[b].count == perRow { overflowChunks.insert(b / chunk) }
+        }
+        for c in overflowChunks.sorted() {
+            let c0 = c * chunk, n = min(chunk, B - c0)
+            workspace.withUnsafeMutableBufferPointer { ws in
+                let pre = ws.baseAddress!, xt = pre + chunk * m
+                encodeChunk(x + c0 * d, rows: n, xt: xt, pre: pre)
+                for b in c0 ..< c0 + n where rowVal[b].count == perRow {
+                    rowVal[b] = []; rowIdx[b] = []
+                    for j in 0..<m where pre[(b - c0) * m + j] >= bound {
+                        rowVal[b].append(pre[(b - c0) * m + j]); rowIdx[b].append(Int32(j))
+                    }
+                }
             }
         }
-        // cand is in flat order (row-major), so rows come out in order.
+        // The exact keep-th largest of what is left, then everything above it and, in flat order,
+        // as many of its ties as fit.
+        var all = rowVal.flatMap { $0 }
+        let t = keep >= all.count ? -Float.infinity : kthLargest(&all, keep)
+        var ties = keep
+        for r in rowVal { for v in r where v > t { ties -= 1 } }
         var s = SparseActivations(start: [0], idx: [], val: [])
         var minKept: Float? = nil
-        var row = 0
-        for (val, flat) in cand where val > 0 {
-            while flat / m > row { s.start.append(s.idx.count); row += 1 }
-            s.idx.append(Int32(flat % m)); s.val.append(val)
-            minKept = min(minKept ?? val, val)
+        for b in 0..<B {
+            for (v, j) in zip(rowVal[b], rowIdx[b]) where v > t || (v == t && ties > 0) {
+                if v == t { ties -= 1 }
+                if v > 0 {
+                    s.idx.append(j); s.val.append(v)
+                    minKept = min(minKept ?? v, v)
+                }
+            }
+            s.start.append(s.idx.count)
         }
-        while row < B { s.start.append(s.idx.count); row += 1 }
         return (s, minKept)
     }
 }

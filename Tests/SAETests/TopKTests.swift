@@ -45,18 +45,22 @@ import Tensors
 
     /// BatchTopK keeps exactly the k·B largest positive pre-activations of the whole batch, with
     /// rows free to take more or fewer than k.
-    @Test func batchTopKSelectsGlobally() throws {
+    /// At loudness 40, row 0 takes more than its 4k candidates, so the rows that may hold more are
+    /// encoded again (the overflow path of `batchTopKSelect`).
+    @Test(arguments: [8, 40] as [Float])
+    func batchTopKSelectsGlobally(loudness: Float) throws {
         var rng = Xoshiro256(seed: 3)
         let config = SAEConfig(architecture: .batchtopk, dIn: 16, dSAE: 64, k: 4)
-        let sae = try SAE(config: config, rng: &rng)
+        var sae = try SAE(config: config, rng: &rng)
+        for i in sae.layout.b_enc { sae.params[i] = 0.5 }                 // most pre-activations positive
         var x = Tensor.randomNormal(shape: [10, 16], rng: &rng)
-        for i in 0..<16 { x.storage[i] *= 8 }                             // row 0 is loud: takes more than k
+        for i in 0..<16 { x.storage[i] *= loudness }                      // row 0 is loud: takes more than k
         var grads = [Float](repeating: 0, count: sae.layout.count)
         let stats = try sae.lossAndGradients(x, into: &grads)
         let ref = referenceLoss(config, sae.params.map(Double.init), x.storage.map(Double.init), rows: 10, lambda: 0)
         let refActive = ref.f.filter { $0 > 0 }.count
         #expect(Double(refActive) == stats.l0 * 10)
-        #expect(ref.f[0..<64].filter { $0 > 0 }.count > 4)
+        #expect(ref.f[0..<64].filter { $0 > 0 }.count > (loudness > 10 ? 16 : 4))
         #expect(abs(stats.loss - ref.loss) <= 1e-5 * ref.loss)
         let minKept = ref.f.filter { $0 > 0 }.min()!
         #expect(abs(Double(stats.minKeptActivation!) - minKept) <= 1e-5)
