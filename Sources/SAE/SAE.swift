@@ -23,6 +23,10 @@ public struct SAE: Sendable {
     /// each core then works through its rows without hand-offs between BLAS's threads and ours.
     /// 1 = one multi-threaded sgemm per chunk. Results do not depend on it.
     public var encoderWorkers = 1
+    /// AuxK runs as dense products over the dead latents while there are at most this many times
+    /// k_aux of them (`usesGatheredAuxK`), entry by entry beyond. Results agree either way (to float
+    /// rounding); tests set it to 0 to take the entry-by-entry path.
+    var auxGatheredDensity = 8
 
     /// A freshly initialised SAE, as the anchors do it: decoder rows are random unit directions
     /// (norm 0.1 for the L1-type architectures, after Anthropic's April 2024 update), W_enc = W_decᵀ,

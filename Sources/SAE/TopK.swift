@@ -137,7 +137,6 @@ extension SAE {
 
         for i in 0..<grads.count { grads[i] = 0 }
         var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
-        var Gaux = [Float](repeating: 0, count: sel.aux == nil ? 0 : B * d)
         let sse: Double
         if dense {
             sse = denseDecode(sel.main, rows: B, x: batch, G: &G)
@@ -146,16 +145,24 @@ extension SAE {
         }
         stats.sumSquaredError = sse
         stats.mse = sse / Double(B)
-        if let aux = sel.aux {
+        let dead: [Int32] = deadMask.map { mask in (0 ..< m).filter { mask[$0] }.map { Int32($0) } } ?? []
+        let gathered = !dense && sel.aux != nil && usesGatheredAuxK(dead: dead.count, kAux: config.effectiveAuxK)
+        var Gaux = [Float](repeating: 0, count: sel.aux == nil || gathered ? 0 : B * d)
+        if let aux = sel.aux, !gathered {
             stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: dense)
         }
-        stats.loss = stats.mse + stats.auxLoss
 
         if dense {
             denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
         } else {
-            sparseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
+            var mainOnly = sel
+            if gathered { mainOnly.aux = nil }
+            sparseBackward(mainOnly, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
         }
+        if let aux = sel.aux, gathered {
+            stats.auxLoss = gatheredAuxK(aux, dead: dead, rows: B, x: batch, G: G, grads: &grads)
+        }
+        stats.loss = stats.mse + stats.auxLoss
         // ∂L/∂b_dec = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j
         withPointers(params, &grads) { p, g in
             G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }

@@ -37,6 +37,18 @@ import Tensors
         var split = [Float](repeating: 0, count: sae.layout.count)
         let ss = try sae.lossAndGradients(x, into: &split, deadMask: dead)
         #expect(split == sparse && ss.loss == s.loss && ss.firingCounts == s.firingCounts)
+        guard aux else { return }
+        // AuxK ran as dense products over the 77 dead latents (k_aux 24); entry by entry it agrees too.
+        #expect(sae.usesGatheredAuxK(dead: 77, kAux: 24))
+        sae.auxGatheredDensity = 0
+        var entrywise = [Float](repeating: 0, count: sae.layout.count)
+        let se = sae.topkLossAndGradients(x, &entrywise, deadMask: dead, dense: false)
+        #expect(abs(se.auxLoss - r.auxLoss) <= 1e-5 * max(1, r.auxLoss))
+        for t in sae.layout.tensors {
+            let a = Array(entrywise[t.range]), b = Array(dense[t.range])
+            let diff = zip(a, b).map { abs($0 - $1) }.max()!, scale = b.map(abs).max()!
+            #expect(diff <= 1e-5 * max(1, scale), "\(arch) entry-by-entry AuxK \(t.name): max diff \(diff)")
+        }
     }
 
     @Test func topkSparseEqualsDense() throws { try compare(.topk, aux: false) }
