@@ -87,6 +87,9 @@ struct SAEStepBench: ParsableCommand {
         let gradsMB = Double(4 * sae.layout.count) / Double(1 << 20)
         let extraMB = max(0, stepPeakMB - setupMB)
         let memoryRatio = (baseMB + gradsMB + extraMB) / baseMB
+        // The same with the gradient buffer counted as training state (it lives as long as the
+        // parameters: the allreduce and the optimizer read it), so only the step's own temporaries grow.
+        let stateRatio = (baseMB + gradsMB + extraMB) / (baseMB + gradsMB)
 
         if json {
             var out: [String: Any] = ["tokens_per_s": tokensPerS, "step_ms": median * 1e3, "gflops": gflops]
@@ -101,13 +104,14 @@ struct SAEStepBench: ParsableCommand {
             out["params_adam_batch_mb"] = baseMB
             out["step_temporaries_mb"] = extraMB
             out["memory_ratio"] = memoryRatio
+            out["memory_ratio_grads_as_state"] = stateRatio
             printJSON(out)
         } else {
             let shape = "\(arch) d=\(dIn) m=\(dSAE) k=\(k) B=\(batch) (\(BLAS.coreName), \(machineThreads) threads, \(workers) encoder workers)"
             let speed = String(format: "%.1f ms/step, %.0f tokens/s, %.1f GFLOP/s", median * 1e3, tokensPerS, gflops)
             let share = String(format: "%.0f%% of sgemm %.1f GFLOP/s", 100 * gflops / sgemmGflops, sgemmGflops)
-            let memory = String(format: "memory %.2f× of params+Adam+batch %.1f MB (grads %.1f MB, step temporaries %.1f MB)",
-                                memoryRatio, baseMB, gradsMB, extraMB)
+            let memory = String(format: "memory %.2f× of params+Adam+batch %.1f MB (grads %.1f MB, step temporaries %.1f MB; %.2f× of params+grads+Adam+batch)",
+                                memoryRatio, baseMB, gradsMB, extraMB, stateRatio)
             print("\(shape): \(speed) = \(share); \(memory)")
         }
     }

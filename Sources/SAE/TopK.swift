@@ -64,8 +64,9 @@ extension SAE {
         var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
         // Every worker's chunk buffers, allocated here (not in the workers' threads, whose malloc
         // arenas would keep them) so that later temporaries of the step reuse the memory.
+        // Not zeroed: every element is written (b_enc, then the product with beta = 1; x̃) before it is read.
         let perWorker = chunk * m + chunk * d
-        var workspace = [Float](repeating: 0, count: workers * perWorker)
+        var workspace = [Float](unsafeUninitializedCapacity: workers * perWorker) { _, n in n = workers * perWorker }
 
         params.withUnsafeBufferPointer { pp in
         topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
