@@ -127,6 +127,37 @@ extension SAE {
         return out
     }
 
+    /// TopK: feature f's activation on one row. f is active iff fewer than k latents beat its
+    /// pre-activation (ties to the lower index). The encoder runs block by block of latents, f's block
+    /// first, and stops as soon as k latents beat f: for a feature that is not active on this token
+    /// that is usually after a small part of W_enc, which is what steering reads on every token.
+    func topkActivation(of f: Int, in x: UnsafePointer<Float>) -> Float {
+        let d = config.dIn, m = config.dSAE, k = config.k, block = 512
+        return params.withUnsafeBufferPointer { pp -> Float in
+            let p = pp.baseAddress!, b_dec = p + layout.b_dec.lowerBound
+            let xt = UnsafeMutablePointer<Float>.allocate(capacity: d), y = UnsafeMutablePointer<Float>.allocate(capacity: block)
+            defer { xt.deallocate(); y.deallocate() }
+            for i in 0..<d { xt[i] = x[i] - b_dec[i] }
+            // y = W_enc[lo..<lo+n]·x̃ + b_enc[lo..<lo+n], as `encodeChunk` computes one row.
+            func encode(_ lo: Int, _ n: Int) {
+                y.update(from: p + layout.b_enc.lowerBound + lo, count: n)
+                sgemv(.none, m: n, n: d, a: p + layout.W_enc.lowerBound + lo * d, lda: d, x: xt, beta: 1, y: y)
+            }
+            let home = f / block * block
+            encode(home, min(block, m - home))
+            let pre = y[f - home]
+            if pre <= 0 { return 0 }
+            var beaten = 0
+            for lo in [home] + stride(from: 0, to: m, by: block).filter({ $0 != home }) {
+                let n = min(block, m - lo)
+                if lo != home { encode(lo, n) }
+                for t in 0..<n where y[t] > pre || (y[t] == pre && lo + t < f) { beaten += 1 }
+                if beaten >= k { return 0 }
+            }
+            return pre
+        }
+    }
+
     /// The activation of one feature on one row x [d]. Every architecture but TopK decides a feature
     /// from its own pre-activation (one dot product); TopK needs the row's whole encoder output only
     /// when the feature's pre-activation is positive (otherwise the ReLU makes it 0).
@@ -141,10 +172,7 @@ extension SAE {
         switch config.architecture {
         case .topk:
             let pre = z + params[layout.b_enc.lowerBound + feature]
-            if pre <= 0 { return 0 }
-            let s = encodeSparse(x, rows: 1)
-            for t in s.start[0] ..< s.start[1] where Int(s.feature[t]) == feature { return s.activation[t] }
-            return 0
+            return pre <= 0 ? 0 : topkActivation(of: feature, in: x)
         case .batchtopk:
             let pre = z + params[layout.b_enc.lowerBound + feature]
             return pre > threshold ? max(pre, 0) : 0

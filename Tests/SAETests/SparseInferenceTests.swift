@@ -40,4 +40,27 @@ import Tensors
             }
         }
     }
+
+    /// TopK's one-feature activation runs the encoder block by block (512 latents) and stops once k
+    /// latents beat the feature: every feature of every row, across several blocks, with ties.
+    @Test func topkActivationAcrossBlocks() throws {
+        var rng = Xoshiro256(seed: 5)
+        var sae = try SAE(config: SAEConfig(architecture: .topk, dIn: 16, dSAE: 1300, k: 20), rng: &rng)
+        let x = Tensor.randomNormal(shape: [12, 16], rng: &rng)
+        try sae.initializeDecoderBias(from: x)
+        for i in sae.layout.b_enc { sae.params[i] = 0.2 * rng.nextGaussian() }
+        // Latent 1100 copies latent 100: equal pre-activations in different blocks (ties to the lower index).
+        for i in 0..<16 { sae.params[sae.layout.W_enc.lowerBound + 1100 * 16 + i] = sae.params[sae.layout.W_enc.lowerBound + 100 * 16 + i] }
+        sae.params[sae.layout.b_enc.lowerBound + 1100] = sae.params[sae.layout.b_enc.lowerBound + 100]
+        let dense = try sae.encode(x)
+        var active = 0
+        for b in 0..<12 {
+            for j in 0..<1300 {
+                let a = x.withConstBuffer { sae.activation(of: j, in: $0.baseAddress! + b * 16) }
+                #expect(abs(a - dense.storage[b * 1300 + j]) <= 1e-5, "row \(b) feature \(j): \(a) vs \(dense.storage[b * 1300 + j])")
+                if a > 0 { active += 1 }
+            }
+        }
+        #expect(active == 12 * 20)
+    }
 }
