@@ -20,6 +20,8 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Architecture of the random SAE (topk, batchtopk, relu, gated, jumprelu).") var arch = "topk"
     @Option(help: "Tokens generated per measurement.") var tokens = 128
     @Option(help: "Repetitions (best is kept).") var repeats = 3
+    @Flag(help: "Time the generating thread's CPU time instead of wall time (BLAS runs on that one thread), for a machine other jobs share.")
+    var cpuTime = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -42,7 +44,7 @@ struct GenerateBench: ParsableCommand {
             let rt = SAERuntime(model: m, tokenizer: tok)
             try setup(rt)
             // Reading the trace is part of tracking: the runtime encodes the tracked rows when it is read.
-            let seconds = bestSeconds(repeats: repeats) {
+            let seconds = bestSeconds(repeats: repeats, threadCPU: cpuTime) {
                 _ = try? rt.generate(prompt: prompt, maxTokens: tokens)
                 precondition(!rt.tracking || rt.trace.count == prompt.count + tokens - 1, "trace incomplete")
             }
