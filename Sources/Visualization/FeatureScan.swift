@@ -1,0 +1,91 @@
+import Foundation
+import Nanochat
+import SAE
+import Tensors
+
+/// Settings of the pass over the data.
+public struct ScanSettings: Sendable {
+    /// Tokens shown around a qualifying token.
+    public var window = WindowShape()
+    /// Top activating windows kept per feature.
+    public var topCount = 20
+    /// Sample windows per activation interval.
+    public var samplesPerInterval = 5
+    /// Seeds every feature's sampling (feature j uses seed + j through SplitMix64).
+    public var seed: UInt64 = 0
+    /// Rows per model forward.
+    public var rowsPerPass = 8
+
+    public init() {}
+}
+
+/// Per-feature statistics of an SAE over a stream of token rows, gathered in one pass: each batch
+/// is one model forward (stopped at the hook) and one SAE encode, and every feature's accumulator
+/// sees the batch's activations of that feature. Memory is O(features · (top + samples) · window),
+/// whatever the number of tokens. BOS positions count nowhere.
+public struct FeatureScan: Sendable {
+    public let settings: ScanSettings
+    public private(set) var features: [FeatureAccumulator]
+    /// Tokens seen, BOS left out: the denominator of every density.
+    public private(set) var tokens = 0
+    /// Rows seen.
+    public private(set) var rows = 0
+
+    public init(features m: Int, settings: ScanSettings = ScanSettings()) {
+        self.settings = settings
+        features = (0..<m).map {
+            FeatureAccumulator(topCount: settings.topCount, samplesPerInterval: settings.samplesPerInterval,
+                               seed: settings.seed &+ UInt64($0))
+        }
+    }
+
+    /// Adds a batch: B rows of T token ids and the SAE's activations `f` [B·T, m] on them.
+    /// Features are split over the cores; each accumulator is touched by one thread only.
+    public mutating func add(rows batch: [[Int]], activations f: Tensor, bos: Int) {
+        let ids = batch.flatMap { $0 }, T = batch.first?.count ?? 0, m = features.count
+        precondition(f.rows == ids.count && f.columns == m, "activations \(f.shape) for \(batch.count)×\(T) tokens, \(m) features")
+        tokens += ids.reduce(0) { $0 + ($1 == bos ? 0 : 1) }
+        rows += batch.count
+        let before = settings.window.before, after = settings.window.after
+        let chunks = min(m, 4 * ProcessInfoCores.count), per = (m + chunks - 1) / chunks
+        features.withUnsafeMutableBufferPointer { acc in
+            f.storage.withUnsafeBufferPointer { fv in
+                let acc = UncheckedSendable(acc), fv = UncheckedSendable(fv)
+                parallelFor(chunks) { c in
+                    let lo = c * per, hi = min(m, lo + per)
+                    guard lo < hi else { return }
+                    // Row-major f: for each position, this chunk's features are contiguous.
+                    for p in ids.indices where ids[p] != bos {
+                        let row = fv.value.baseAddress! + p * m
+                        for j in lo..<hi where row[j] > 0 {
+                            acc.value[j].add(row[j]) {
+                                // Window [p − before, p + after] clipped to p's row.
+                                let start = p - p % T
+                                let w = max(start, p - before) ..< min(start + T, p + after + 1)
+                                return ContextWindow(tokens: w.map { Int32(ids[$0]) },
+                                                     values: w.map { ids[$0] == bos ? 0 : fv.value[$0 * m + j] },
+                                                     peak: p - w.lowerBound)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs `model` on `rows` up to `hook` (one forward per `settings.rowsPerPass` rows), encodes the
+/// activations with `sae` and gathers every feature's statistics. `progress` gets the tokens done.
+public func scanFeatures(sae: SAE, hook: HookPoint, model: NanochatModel, rows: [[Int]], bos: Int,
+                         settings: ScanSettings = ScanSettings(), progress: ((Int) -> Void)? = nil) throws -> FeatureScan {
+    var scan = FeatureScan(features: sae.config.dSAE, settings: settings)
+    var done = 0
+    for start in stride(from: 0, to: rows.count, by: settings.rowsPerPass) {
+        let batch = Array(rows[start ..< min(rows.count, start + settings.rowsPerPass)])
+        let x = try model.forward(tokens: batch, hooks: [hook], logits: false).activations[hook]!
+        scan.add(rows: batch, activations: try sae.encode(x), bos: bos)
+        done += batch.reduce(0) { $0 + $1.count }
+        progress?(done)
+    }
+    return scan
+}
