@@ -76,7 +76,7 @@ public func featurePageHTML(_ f: FeatureDashboard, info: DashboardInfo, bos: Int
     s += "</div>\n<h2>Samples by activation interval</h2>\n"
     for interval in f.intervals.reversed() where interval.count > 0 {
         let share = f.fired > 0 ? 100 * Double(interval.count) / Double(f.fired) : 0
-        s += "<section class=\"interval\"><h3>\(formatValue(Double(interval.lower))) – \(formatValue(Double(interval.upper))): "
+        s += "<section class=\"interval\" data-lower=\"\(interval.lower)\" data-upper=\"\(interval.upper)\"><h3>\(formatValue(Double(interval.lower))) – \(formatValue(Double(interval.upper))): "
             + "\(interval.count) firings (\(formatValue(share))%)</h3>\n"
         for w in interval.windows { s += contextHTML(w, scale: f.maxValue, bos: bos, tokenText: tokenText) }
         s += "</section>\n"
