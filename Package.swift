@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Nanochat", "SAE"]),
 
         // Executables.
-        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors"]),
+        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors", "Visualization"]),
         .executableTarget(name: "sae-run", dependencies: [
             "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -96,7 +96,8 @@ let package = Package(
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport", "sae-eval", "sae-train"]),
-        .testTarget(name: "VisualizationTests", dependencies: ["Visualization", "TestSupport", "sae-viz", "sae-train"],
+        .testTarget(name: "VisualizationTests", dependencies: ["Visualization", "SAE", "Nanochat", "Tensors", "Formats",
+                                                               "TestSupport", "sae-viz", "sae-train"],
                     exclude: ["neuronpedia-batch.schema.json"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Nanochat", "SAE", "Tensors", "Formats", "TestSupport", "sae-run"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",

@@ -20,8 +20,8 @@ public struct ScanSettings: Sendable {
 }
 
 /// Per-feature statistics of an SAE over a stream of token rows, gathered in one pass: each batch
-/// is one model forward (stopped at the hook) and one SAE encode, and every feature's accumulator
-/// sees the batch's activations of that feature. Memory is O(features · (top + samples) · window),
+/// is one model forward (stopped at the hook) and one SAE encode (sparse: only what fired is kept),
+/// and every feature's accumulator sees the batch's activations of that feature. Memory is O(features · (top + samples) · window),
 /// whatever the number of tokens. BOS positions count nowhere.
 public struct FeatureScan: Sendable {
     public let settings: ScanSettings
@@ -30,6 +30,8 @@ public struct FeatureScan: Sendable {
     public private(set) var tokens = 0
     /// Rows seen.
     public private(set) var rows = 0
+    /// Wall-clock seconds of the pass by stage: model forward, SAE encode, accumulation.
+    public internal(set) var seconds = (forward: 0.0, encode: 0.0, accumulate: 0.0)
 
     public init(features m: Int, settings: ScanSettings = ScanSettings()) {
         self.settings = settings
@@ -39,33 +41,29 @@ public struct FeatureScan: Sendable {
         }
     }
 
-    /// Adds a batch: B rows of T token ids and the SAE's activations `f` [B·T, m] on them.
+    /// Adds a batch: B rows of T token ids and the SAE's active features `f` at them (B·T rows).
     /// Features are split over the cores; each accumulator is touched by one thread only.
-    public mutating func add(rows batch: [[Int]], activations f: Tensor, bos: Int) {
+    public mutating func add(rows batch: [[Int]], activations f: SparseFeatures, bos: Int) {
         let ids = batch.flatMap { $0 }, T = batch.first?.count ?? 0, m = features.count
-        precondition(f.rows == ids.count && f.columns == m, "activations \(f.shape) for \(batch.count)×\(T) tokens, \(m) features")
+        precondition(f.rows == ids.count, "activations of \(f.rows) rows for \(batch.count)×\(T) tokens")
         tokens += ids.reduce(0) { $0 + ($1 == bos ? 0 : 1) }
         rows += batch.count
         let before = settings.window.before, after = settings.window.after
         let chunks = min(m, 4 * ProcessInfoCores.count), per = (m + chunks - 1) / chunks
         features.withUnsafeMutableBufferPointer { acc in
-            f.storage.withUnsafeBufferPointer { fv in
-                let acc = UncheckedSendable(acc), fv = UncheckedSendable(fv)
-                parallelFor(chunks) { c in
-                    let lo = c * per, hi = min(m, lo + per)
-                    guard lo < hi else { return }
-                    // Row-major f: for each position, this chunk's features are contiguous.
-                    for p in ids.indices where ids[p] != bos {
-                        let row = fv.value.baseAddress! + p * m
-                        for j in lo..<hi where row[j] > 0 {
-                            acc.value[j].add(row[j]) {
-                                // Window [p − before, p + after] clipped to p's row.
-                                let start = p - p % T
-                                let w = max(start, p - before) ..< min(start + T, p + after + 1)
-                                return ContextWindow(tokens: w.map { Int32(ids[$0]) },
-                                                     values: w.map { ids[$0] == bos ? 0 : fv.value[$0 * m + j] },
-                                                     peak: p - w.lowerBound)
-                            }
+            let acc = UncheckedSendable(acc)
+            parallelFor(chunks) { c in
+                let lo = Int32(c * per), hi = Int32(min(m, (c + 1) * per))
+                for p in ids.indices where ids[p] != bos {
+                    for s in f.start[p] ..< f.start[p + 1] where f.index[s] >= lo && f.index[s] < hi {
+                        let j = Int(f.index[s])
+                        acc.value[j].add(f.value[s]) {
+                            // Window [p − before, p + after] clipped to p's row.
+                            let rowStart = p - p % T
+                            let w = max(rowStart, p - before) ..< min(rowStart + T, p + after + 1)
+                            return ContextWindow(tokens: w.map { Int32(ids[$0]) },
+                                                 values: w.map { ids[$0] == bos ? 0 : f.value(row: $0, feature: j) },
+                                                 peak: p - w.lowerBound)
                         }
                     }
                 }
@@ -82,8 +80,15 @@ public func scanFeatures(sae: SAE, hook: HookPoint, model: NanochatModel, rows: 
     var done = 0
     for start in stride(from: 0, to: rows.count, by: settings.rowsPerPass) {
         let batch = Array(rows[start ..< min(rows.count, start + settings.rowsPerPass)])
+        let t0 = Date()
         let x = try model.forward(tokens: batch, hooks: [hook], logits: false).activations[hook]!
-        scan.add(rows: batch, activations: try sae.encode(x), bos: bos)
+        let t1 = Date()
+        let f = try sae.encodeSparse(x)
+        let t2 = Date()
+        scan.add(rows: batch, activations: f, bos: bos)
+        scan.seconds.forward += t1.timeIntervalSince(t0)
+        scan.seconds.encode += t2.timeIntervalSince(t1)
+        scan.seconds.accumulate += Date().timeIntervalSince(t2)
         done += batch.reduce(0) { $0 + $1.count }
         progress?(done)
     }

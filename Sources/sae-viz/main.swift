@@ -127,9 +127,10 @@ func dashboards(_ command: SAEViz) throws {
             try writeNeuronpedia(to: dir, features: dashboards, source: source, bos: bos, tokenText: text)
         }
     }
-    print(String(format: "sae-viz: %d tokens, %d of %d features fired, %d pages in %@ (%.1f s: pass %.1f s, %.0f tok/s)",
-                 scan.tokens, fired, sae.config.dSAE, dashboards.count, command.out!, Date().timeIntervalSince(t0),
-                 scanSeconds, Double(total) / max(scanSeconds, 1e-9)))
+    let s = scan.seconds
+    print("sae-viz: \(scan.tokens) tokens, \(fired) of \(sae.config.dSAE) features fired, \(dashboards.count) pages in \(command.out!)"
+        + String(format: " (%.1f s; pass %.1f s = %.0f tok/s: forward %.1f s, encode %.1f s, accumulate %.1f s)",
+                 Date().timeIntervalSince(t0), scanSeconds, Double(total) / max(scanSeconds, 1e-9), s.forward, s.encode, s.accumulate))
 }
 
 func main() {

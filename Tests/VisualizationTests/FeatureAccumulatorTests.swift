@@ -1,3 +1,4 @@
+import SAE
 import Tensors
 import Testing
 @testable import Visualization
@@ -76,7 +77,7 @@ import Testing
         var f = Tensor(shape: [8, 2])
         for p in 0..<8 { f.storage[2 * p] = Float(p + 1) }
         f.storage[2 * 5 + 1] = 2.5
-        scan.add(rows: rows, activations: f, bos: bos)
+        scan.add(rows: rows, activations: SparseFeatures(dense: f), bos: bos)
         #expect(scan.tokens == 6 && scan.rows == 2)
         #expect(scan.features[0].fired == 6 && scan.features[0].maxValue == 8)
         #expect(scan.features[1].fired == 1)

@@ -24,6 +24,10 @@ import Testing
         let lines = try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
         let r = try runShell("exec \(D4Fixture.exe("sae-viz")) --run \(shellQuote(dir))")
         #expect(r.status == 0, "\(r.stderr)")
+        // sae-train wrote the same plots into the run itself at its end.
+        for key in Self.metrics {
+            #expect(try Self.polylines("\(D4Fixture.topKRun)/\(key).svg").map(\.count) == [lines.count], "sae-train's \(key).svg")
+        }
         for key in Self.metrics {
             let lines3 = try Self.polylines("\(dir)/\(key).svg")
             #expect(lines3.count == 1 && lines3[0].count == lines.count, "\(key).svg: \(lines3.map(\.count)) points for \(lines.count) lines")
