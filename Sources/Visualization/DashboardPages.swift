@@ -38,14 +38,16 @@ func pageHead(_ title: String) -> String {
 }
 
 /// One window as a line of tokens; activations scaled by `scale` (the feature's maximum).
-func contextHTML(_ w: ContextWindow, scale: Float, bos: Int, tokenText: (Int) -> String) -> String {
+func contextHTML(_ w: ContextWindow, scale: Float, bos: Int, texts: TokenTexts) -> String {
     var s = "<div class=\"ctx\"><span class=\"v\">\(formatValue(Double(w.value)))</span><span>"
     for (i, (t, a)) in zip(w.tokens, w.values).enumerated() {
-        let text = htmlEscape(visibleToken(tokenText(Int(t))))
+        let text = texts.html[Int(t)]
         let cls = i == w.peak ? " class=\"pk\"" : Int(t) == bos ? " class=\"bos\"" : ""
         if a > 0 {
             let alpha = scale > 0 ? min(1, a / scale) : 0
-            s += "<span\(cls) title=\"\(String(format: "%.4g", a))\" style=\"background:rgba(232,135,14,\(String(format: "%.3f", alpha)))\">\(text)</span>"
+            // Float's shortest round-trip text for the value; alpha in thousandths.
+            let permille = Int((alpha * 1000).rounded())
+            s += "<span\(cls) title=\"\(a)\" style=\"background:rgba(232,135,14,\(permille / 1000).\(String(permille % 1000 + 1000).dropFirst()))\">\(text)</span>"
         } else {
             s += "<span\(cls) title=\"0\">\(text)</span>"
         }
@@ -54,7 +56,7 @@ func contextHTML(_ w: ContextWindow, scale: Float, bos: Int, tokenText: (Int) ->
 }
 
 /// A feature's page.
-public func featurePageHTML(_ f: FeatureDashboard, info: DashboardInfo, bos: Int, tokenText: (Int) -> String) -> String {
+public func featurePageHTML(_ f: FeatureDashboard, info: DashboardInfo, bos: Int, texts: TokenTexts) -> String {
     var s = pageHead("Feature \(f.index) · \(info.hook)")
     s += "<p><a href=\"../index.html\">← all features</a></p>\n<h1>Feature \(f.index)</h1>\n"
     s += "<p class=\"meta\">\(htmlEscape(info.hook)) · density <b id=\"density\">\(formatValue(100 * f.density))%</b> "
@@ -65,20 +67,20 @@ public func featurePageHTML(_ f: FeatureDashboard, info: DashboardInfo, bos: Int
     func tokenTable(_ id: String, _ title: String, _ rows: [(token: Int, value: Float)]) -> String {
         var t = "<table id=\"\(id)\"><tr><th>\(title)</th><th></th></tr>"
         for r in rows {
-            t += "<tr><td><code>\(htmlEscape(visibleToken(tokenText(r.token))))</code></td><td>\(String(format: "%+.4g", r.value))</td></tr>"
+            t += "<tr><td><code>\(texts.html[r.token])</code></td><td>\(String(format: "%+.4g", r.value))</td></tr>"
         }
         return t + "</table>"
     }
     s += "<div class=\"logits\">" + tokenTable("boosted", "Boosted tokens", f.logits.boosted)
         + tokenTable("suppressed", "Suppressed tokens", f.logits.suppressed) + "</div>\n"
     s += "<h2>Top activations</h2>\n<div id=\"top\">\n"
-    for w in f.top { s += contextHTML(w, scale: f.maxValue, bos: bos, tokenText: tokenText) }
+    for w in f.top { s += contextHTML(w, scale: f.maxValue, bos: bos, texts: texts) }
     s += "</div>\n<h2>Samples by activation interval</h2>\n"
     for interval in f.intervals.reversed() where interval.count > 0 {
         let share = f.fired > 0 ? 100 * Double(interval.count) / Double(f.fired) : 0
         s += "<section class=\"interval\" data-lower=\"\(interval.lower)\" data-upper=\"\(interval.upper)\"><h3>\(formatValue(Double(interval.lower))) – \(formatValue(Double(interval.upper))): "
             + "\(interval.count) firings (\(formatValue(share))%)</h3>\n"
-        for w in interval.windows { s += contextHTML(w, scale: f.maxValue, bos: bos, tokenText: tokenText) }
+        for w in interval.windows { s += contextHTML(w, scale: f.maxValue, bos: bos, texts: texts) }
         s += "</section>\n"
     }
     return s + "</body></html>\n"
@@ -86,18 +88,18 @@ public func featurePageHTML(_ f: FeatureDashboard, info: DashboardInfo, bos: Int
 
 /// The index: one row per feature, sortable by clicking density or max activation (or by
 /// opening it with #sort=density or #sort=max).
-public func indexPageHTML(_ features: [FeatureDashboard], info: DashboardInfo, tokenText: (Int) -> String) -> String {
+public func indexPageHTML(_ features: [FeatureDashboard], info: DashboardInfo, texts: TokenTexts) -> String {
     var s = pageHead("SAE features · \(info.hook)")
     s += "<h1>SAE features</h1>\n<p class=\"meta\">\(htmlEscape(info.hook)) · \(htmlEscape(info.saePath)) · d_sae \(info.dSAE) · "
         + "\(info.tokens) tokens · \(info.firedFeatures) features fired · \(features.count) pages</p>\n"
     s += "<table id=\"features\"><thead><tr><th>feature</th><th data-col=\"1\" data-key=\"density\">density</th>"
         + "<th data-col=\"2\" data-key=\"max\">max activation</th><th>top boosted tokens</th><th>top context</th></tr></thead><tbody>\n"
     for f in features {
-        let boosted = f.logits.boosted.prefix(3).map { "<code>" + htmlEscape(visibleToken(tokenText($0.token))) + "</code>" }.joined(separator: " ")
+        let boosted = f.logits.boosted.prefix(3).map { "<code>" + texts.html[$0.token] + "</code>" }.joined(separator: " ")
         var example = ""
         if let w = f.top.first {
             example = w.tokens.enumerated().map { i, t in
-                let text = htmlEscape(visibleToken(tokenText(Int(t))))
+                let text = texts.html[Int(t)]
                 return i == w.peak ? "<b>\(text)</b>" : text
             }.joined()
         }
@@ -128,13 +130,13 @@ public func indexPageHTML(_ features: [FeatureDashboard], info: DashboardInfo, t
 
 /// Writes index.html and features/<f>.html into `directory` (created if needed).
 public func writeDashboard(to directory: String, features: [FeatureDashboard], info: DashboardInfo, bos: Int,
-                           tokenText: (Int) -> String) throws {
+                           texts: TokenTexts) throws {
     let pages = URL(fileURLWithPath: directory).appendingPathComponent("features")
     try FileManager.default.createDirectory(at: pages, withIntermediateDirectories: true)
     for f in features {
-        try Data(featurePageHTML(f, info: info, bos: bos, tokenText: tokenText).utf8)
+        try Data(featurePageHTML(f, info: info, bos: bos, texts: texts).utf8)
             .write(to: pages.appendingPathComponent("\(f.index).html"))
     }
-    try Data(indexPageHTML(features, info: info, tokenText: tokenText).utf8)
+    try Data(indexPageHTML(features, info: info, texts: texts).utf8)
         .write(to: URL(fileURLWithPath: directory).appendingPathComponent("index.html"))
 }

@@ -34,3 +34,16 @@ public func visibleToken(_ text: String) -> String {
 func formatValue(_ v: Double) -> String {
     String(format: "%.4g", v)
 }
+
+/// Every token's text computed once: raw (for JSON) and for HTML (made visible, then escaped).
+/// Pages show each token many times; decoding and escaping it each time dominated their writing.
+public struct TokenTexts: Sendable {
+    public let raw: [String]
+    public let html: [String]
+
+    /// The texts of ids 0..<count, from `text` (e.g. the tokenizer's `tokenText`).
+    public init(count: Int, text: (Int) -> String) {
+        raw = (0..<count).map(text)
+        html = raw.map { htmlEscape(visibleToken($0)) }
+    }
+}

@@ -24,56 +24,73 @@ public struct NeuronpediaSource: Sendable {
     }
 }
 
-/// A float as a JSON number with 6 significant digits (Float's precision, without binary noise).
-func jsonNumber(_ v: Float) -> Double { Double(String(format: "%.6g", v)) ?? 0 }
+/// One activation record of a feature (a window without its BOS tokens).
+struct NeuronpediaActivation: Encodable {
+    var tokens: [String]
+    var values: [Float]
+    var binMin: Float
+    var binMax: Float
+    var binContains: Double
+    var qualifyingTokenIndex: Int
 
-/// One activation record: the window without its BOS tokens.
-func neuronpediaActivation(_ w: ContextWindow, binMin: Float, binMax: Float, binContains: Double, bos: Int,
-                           tokenText: (Int) -> String) -> [String: Any] {
-    let kept = w.tokens.indices.filter { Int(w.tokens[$0]) != bos }
-    return ["tokens": kept.map { tokenText(Int(w.tokens[$0])) }, "values": kept.map { jsonNumber(w.values[$0]) },
-            "bin_min": jsonNumber(binMin), "bin_max": jsonNumber(binMax), "bin_contains": binContains,
-            "qualifying_token_index": kept.firstIndex(of: w.peak) ?? 0]
+    init(_ w: ContextWindow, binMin: Float, binMax: Float, binContains: Double, bos: Int, texts: TokenTexts) {
+        let kept = w.tokens.indices.filter { Int(w.tokens[$0]) != bos }
+        tokens = kept.map { texts.raw[Int(w.tokens[$0])] }
+        values = kept.map { w.values[$0] }
+        self.binMin = binMin; self.binMax = binMax; self.binContains = binContains
+        qualifyingTokenIndex = kept.firstIndex(of: w.peak) ?? 0
+    }
 }
 
-/// One feature object.
-public func neuronpediaFeature(_ f: FeatureDashboard, source: NeuronpediaSource, bos: Int,
-                               tokenText: (Int) -> String) -> [String: Any] {
-    var activations = f.top.map {
-        neuronpediaActivation($0, binMin: -1, binMax: f.maxValue, binContains: -1, bos: bos, tokenText: tokenText)
-    }
-    for interval in f.intervals.reversed() where interval.count > 0 {
-        let share = Double(interval.count) / Double(max(f.fired, 1))
-        activations += interval.windows.map {
-            neuronpediaActivation($0, binMin: interval.lower, binMax: interval.upper, binContains: share, bos: bos, tokenText: tokenText)
+/// One feature object (Floats encode as their shortest round-trip text, so no binary noise).
+struct NeuronpediaFeature: Encodable {
+    var featureIndex: Int
+    var posStr: [String], posValues: [Float]
+    var negStr: [String], negValues: [Float]
+    var fracNonzero: Double
+    var freqHistDataBarValues: [Float], freqHistDataBarHeights: [Int]
+    var logitsHistDataBarValues: [Float], logitsHistDataBarHeights: [Int]
+    var nPromptsTotal: Int, nTokensInPrompt: Int, dataset: String
+    var activations: [NeuronpediaActivation]
+
+    init(_ f: FeatureDashboard, source: NeuronpediaSource, bos: Int, texts: TokenTexts) {
+        featureIndex = f.index
+        posStr = f.logits.boosted.map { texts.raw[$0.token] }; posValues = f.logits.boosted.map(\.value)
+        negStr = f.logits.suppressed.map { texts.raw[$0.token] }; negValues = f.logits.suppressed.map(\.value)
+        fracNonzero = f.density
+        freqHistDataBarValues = f.histogram.centres; freqHistDataBarHeights = f.histogram.counts
+        logitsHistDataBarValues = f.logits.histogram.centres; logitsHistDataBarHeights = f.logits.histogram.counts
+        nPromptsTotal = source.promptsTotal; nTokensInPrompt = source.tokensInPrompt; dataset = source.dataset
+        activations = f.top.map { NeuronpediaActivation($0, binMin: -1, binMax: f.maxValue, binContains: -1, bos: bos, texts: texts) }
+        for interval in f.intervals.reversed() where interval.count > 0 {
+            let share = Double(interval.count) / Double(max(f.fired, 1))
+            activations += interval.windows.map {
+                NeuronpediaActivation($0, binMin: interval.lower, binMax: interval.upper, binContains: share, bos: bos, texts: texts)
+            }
         }
     }
-    return [
-        "feature_index": f.index,
-        "pos_str": f.logits.boosted.map { tokenText($0.token) }, "pos_values": f.logits.boosted.map { jsonNumber($0.value) },
-        "neg_str": f.logits.suppressed.map { tokenText($0.token) }, "neg_values": f.logits.suppressed.map { jsonNumber($0.value) },
-        "frac_nonzero": f.density,
-        "freq_hist_data_bar_values": f.histogram.centres.map(jsonNumber), "freq_hist_data_bar_heights": f.histogram.counts,
-        "logits_hist_data_bar_values": f.logits.histogram.centres.map(jsonNumber),
-        "logits_hist_data_bar_heights": f.logits.histogram.counts,
-        "n_prompts_total": source.promptsTotal, "n_tokens_in_prompt": source.tokensInPrompt, "dataset": source.dataset,
-        "activations": activations,
-    ]
+}
+
+struct NeuronpediaBatch: Encodable {
+    var modelId: String
+    var layer: Int
+    var saeSet: String
+    var features: [NeuronpediaFeature]
 }
 
 /// Writes DIR/batch-0.json, batch-1.json, ... of `batchSize` features each (in the given order).
 public func writeNeuronpedia(to directory: String, features: [FeatureDashboard], source: NeuronpediaSource, bos: Int,
-                             tokenText: (Int) -> String, batchSize: Int = 128) throws {
+                             texts: TokenTexts, batchSize: Int = 128) throws {
     let dir = URL(fileURLWithPath: directory)
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase          // featureIndex → feature_index, ...
+    encoder.outputFormatting = [.sortedKeys]
     for (b, start) in stride(from: 0, to: features.count, by: batchSize).enumerated() {
-        let batch: [String: Any] = [
-            "model_id": source.modelID, "layer": source.layer, "sae_set": source.saeSet,
-            "features": features[start ..< min(features.count, start + batchSize)].map {
-                neuronpediaFeature($0, source: source, bos: bos, tokenText: tokenText)
-            },
-        ]
-        try JSONSerialization.data(withJSONObject: batch, options: [.sortedKeys])
-            .write(to: dir.appendingPathComponent("batch-\(b).json"))
+        let batch = NeuronpediaBatch(modelId: source.modelID, layer: source.layer, saeSet: source.saeSet,
+                                     features: features[start ..< min(features.count, start + batchSize)].map {
+                                         NeuronpediaFeature($0, source: source, bos: bos, texts: texts)
+                                     })
+        try encoder.encode(batch).write(to: dir.appendingPathComponent("batch-\(b).json"))
     }
 }

@@ -115,16 +115,16 @@ func dashboards(_ command: SAEViz) throws {
     let dashboards = selected.map { scan.dashboard($0, logits: effects[$0]!) }
     let fired = scan.features.filter { $0.fired > 0 }.count
     let info = DashboardInfo(hook: hookName, saePath: saeDir, dSAE: sae.config.dSAE, tokens: scan.tokens, firedFeatures: fired)
-    let text = { (id: Int) in tok.tokenText(id) }
+    let texts = TokenTexts(count: nanochat.config.vocabSize) { tok.tokenText($0) }
     try writing("--out", command.out!) {
-        try writeDashboard(to: command.out!, features: dashboards, info: info, bos: bos, tokenText: text)
+        try writeDashboard(to: command.out!, features: dashboards, info: info, bos: bos, texts: texts)
     }
     if let dir = command.neuronpedia {
         let source = NeuronpediaSource(modelID: modelName(saeDirectory: saeDir), layer: hook.layer, saeSet: hookName,
                                        dataset: command.data ?? command.tokenFile!, promptsTotal: rows.count,
                                        tokensInPrompt: rows.first?.count ?? 0)
         try writing("--neuronpedia", dir) {
-            try writeNeuronpedia(to: dir, features: dashboards, source: source, bos: bos, tokenText: text)
+            try writeNeuronpedia(to: dir, features: dashboards, source: source, bos: bos, texts: texts)
         }
     }
     let s = scan.seconds

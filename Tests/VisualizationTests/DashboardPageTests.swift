@@ -118,7 +118,7 @@ import Testing
                              histogram: Histogram(lower: 0, width: 1, counts: [1, 1]),
                              logits: LogitEffects(boosted: [(1, 0.5)], suppressed: [(2, -0.5)], histogram: Histogram(of: [0.5, -0.5], bins: 2))),
             info: DashboardInfo(hook: "blocks.0.hook_resid_post", saePath: "<sae>", dSAE: 4, tokens: 10, firedFeatures: 1), bos: 0,
-            tokenText: { $0 == 1 ? "<script>alert(1)</script>" : " & more" })
+            texts: TokenTexts(count: 3) { $0 == 1 ? "<script>alert(1)</script>" : " & more" })
         #expect(!html.contains("<script>alert") && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && html.contains("&amp; more"))
     }
 }
