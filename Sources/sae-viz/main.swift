@@ -25,7 +25,11 @@ struct SAEViz: ParsableCommand {
     @Option(help: "Data: parquet dir (its validation shard), .txt/.jsonl file or dir.") var data: String?
     @Option(help: "Token file (.json rows of ids, or .safetensors with tokens) instead of --data.") var tokenFile: String?
     @Option(help: "Output directory of the pages (index.html, features/<f>.html).") var out: String?
-    @Option(help: "Tokens to read from --data.") var tokens = 262_144
+    @Option(help: "Tokens to read from --data (a count like 262144, 200k or 1M).",
+            transform: { text in
+                guard let n = parseCount(text) else { throw ValidationError("expected a count like 65536, 200k or 1M") }
+                return n
+            }) var tokens = 262_144
     @Option(help: "Tokens per row (default: the model's sequence_len).") var context: Int?
     @Option(help: "Pages for at most this many features that fired, by index (default 1000).") var features: Int?
     @Flag(help: "A page for every feature, dead ones too.") var all = false
