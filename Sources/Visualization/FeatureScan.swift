@@ -84,6 +84,8 @@ public func scanFeatures(sae: SAE, hook: HookPoint, model: NanochatModel, rows: 
         let x = try model.forward(tokens: batch, hooks: [hook], logits: false).activations[hook]!
         let t1 = Date()
         let f = try sae.encodeSparse(x)
+        // A non-finite activation would stretch the doubling grid forever; it means broken weights.
+        if let s = f.value.firstIndex(where: { !$0.isFinite }) { throw NonFiniteActivation(feature: Int(f.index[s])) }
         let t2 = Date()
         scan.add(rows: batch, activations: f, bos: bos)
         scan.seconds.forward += t1.timeIntervalSince(t0)
@@ -93,4 +95,10 @@ public func scanFeatures(sae: SAE, hook: HookPoint, model: NanochatModel, rows: 
         progress?(done)
     }
     return scan
+}
+
+/// An SAE feature came out infinite (the weights, not the data, are at fault: inputs are checked).
+public struct NonFiniteActivation: Error, CustomStringConvertible {
+    public let feature: Int
+    public var description: String { "feature \(feature) has a non-finite activation: check the SAE's weights" }
 }

@@ -109,6 +109,8 @@ func dashboards(_ command: SAEViz) throws {
         }
     } catch let e as SAEError {
         throw RunFailure("encoding the activations of \(hookName): \(e)")
+    } catch let e as NonFiniteActivation {
+        throw ConfigError(saeDir, e.description)
     }
     let scanSeconds = Date().timeIntervalSince(tScan)
 

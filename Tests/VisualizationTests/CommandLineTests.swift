@@ -31,4 +31,14 @@ import Testing
         let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --data \(shellQuote(D4Fixture.data)) --tokens 256 --context 128 --features 2 --out /proc/nope")
         #expect(r.status == 2 && r.stderr.contains("--out /proc/nope"), "\(r.stderr)")
     }
+
+    @Test func aTokenFileGivesExactlyItsRows() throws {
+        let dir = try TestPaths.temporaryDirectory("viz-tokens").path
+        let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --token-file \(shellQuote(D4Fixture.path + "/reference/forward.safetensors")) --features 5 --out \(shellQuote(dir))")
+        #expect(r.status == 0, "\(r.stderr)")
+        // 2 rows of 256 tokens, BOS left out: 510 tokens, as sae-eval counts them.
+        let index = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        #expect(index.contains(" · 510 tokens · ") && r.stdout.contains("sae-viz: 510 tokens"), "\(r.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/features").count == 5)
+    }
 }
