@@ -21,8 +21,8 @@ public struct ScanSettings: Sendable {
 
 /// Per-feature statistics of an SAE over a stream of token rows, gathered in one pass: each batch
 /// is one model forward (stopped at the hook) and one SAE encode (sparse: only what fired is kept),
-/// and every feature's accumulator sees the batch's activations of that feature. Memory is O(features · (top + samples) · window),
-/// whatever the number of tokens. BOS positions count nowhere.
+/// and every feature's accumulator sees the batch's activations of that feature. Memory is
+/// O(features · (top + samples) · window), whatever the number of tokens. BOS positions count nowhere.
 public struct FeatureScan: Sendable {
     public let settings: ScanSettings
     public private(set) var features: [FeatureAccumulator]

@@ -97,4 +97,17 @@ import Testing
         }
         #expect(indices == indices.sorted() && Set(indices).count == VizRun.features)
     }
+
+    @Test func sameDataAndSeedGiveIdenticalFiles() throws {
+        // Features are split over threads and sampled with per-feature generators, so the output
+        // depends on the data and the seed only.
+        var outputs: [[Data]] = []
+        for run in 0..<2 {
+            let dir = try TestPaths.temporaryDirectory("viz-seed\(run)").path
+            let r = try runShell("exec \(D4Fixture.exe("sae-viz")) --sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --data \(shellQuote(D4Fixture.data)) --tokens 1024 --context 128 --all --seed 5 --out \(shellQuote(dir + "/html")) --neuronpedia \(shellQuote(dir + "/np"))")
+            #expect(r.status == 0, "\(r.stderr)")
+            outputs.append(try (0..<8).map { try Data(contentsOf: URL(fileURLWithPath: "\(dir)/np/batch-\($0).json")) })
+        }
+        #expect(outputs[0] == outputs[1])
+    }
 }
