@@ -31,6 +31,7 @@ let pageStyle = """
     th[data-col] { cursor: pointer; text-decoration: underline dotted; }
     .logits { display: flex; gap: 3em; } .logits td:last-child { text-align: right; font-variant-numeric: tabular-nums; }
     .logits code, td code { white-space: pre; background: #f4f4f4; }
+    code.ex { display: block; max-width: 34em; overflow: hidden; }
     """
 
 func pageHead(_ title: String) -> String {
@@ -105,7 +106,7 @@ public func indexPageHTML(_ features: [FeatureDashboard], info: DashboardInfo, t
         }
         s += "<tr><td><a href=\"features/\(f.index).html\">\(f.index)</a></td>"
             + "<td data-v=\"\(f.density)\">\(formatValue(100 * f.density))%</td><td data-v=\"\(f.maxValue)\">\(formatValue(Double(f.maxValue)))</td>"
-            + "<td>\(boosted)</td><td><code>\(example)</code></td></tr>\n"
+            + "<td>\(boosted)</td><td><code class=\"ex\">\(example)</code></td></tr>\n"
     }
     s += """
         </tbody></table>
