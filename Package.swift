@@ -54,7 +54,7 @@ let package = Package(
         // Visualization: feature dashboards (one pass over the data collects per-feature top
         // contexts, interval samples and histograms), logit effects, static HTML pages, the
         // Neuronpedia export, and SVG plots of a training run's metrics.
-        .target(name: "Visualization", dependencies: ["Analysis", "Nanochat", "SAE", "Tensors"]),
+        .target(name: "Visualization", dependencies: ["Formats", "Nanochat", "SAE", "Tensors"]),
 
         // Collective communication: the Communicator protocol and the single-process implementation
         // (no MPI, so the runtime and tests never need it) ...
