@@ -48,7 +48,7 @@ let package = Package(
         // no training code: users load SAEs on a laptop).
         .target(name: "Runtime", dependencies: ["Nanochat", "SAE", "Tensors"]),
 
-        // Analysis: evaluation metrics (and, later, dashboards and the Neuronpedia export).
+        // Analysis: evaluation metrics (sae-eval) and the rows it evaluates.
         .target(name: "Analysis", dependencies: ["Distributed", "Nanochat", "SAE", "Tensors", "Formats", "Training"]),
 
         // Visualization: feature dashboards (one pass over the data collects per-feature top
