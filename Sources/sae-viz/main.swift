@@ -76,23 +76,10 @@ func modelName(saeDirectory: String) -> String {
 
 func dashboards(_ command: SAEViz) throws {
     let t0 = Date()
-    let location = try ModelLocation.resolve(model: command.model!)
-    let nanochat = try NanochatModel(location: location)
-    guard let tokPath = command.tokenizer ?? location.defaultTokenizerPath else {
-        throw ConfigError("command line", "--tokenizer: required (the model is not inside a nanochat base dir)")
-    }
-    let tok = try Tokenizer(path: tokPath)
-    try tok.checkMatches(nanochat, file: tokPath)
     let saeDir = command.sae!
-    let sae = try SAE.loadSAELens(from: saeDir)
-    guard let hookName = SAE.saeLensHookName(directory: saeDir) else { throw ConfigError(saeDir + "/cfg.json", "no metadata.hook_name") }
-    let hook = try HookPoint(name: hookName, nLayer: nanochat.config.nLayer)
-    guard sae.config.dIn == nanochat.config.nEmbd else {
-        throw ConfigError(saeDir, "d_in \(sae.config.dIn) differs from the width \(nanochat.config.nEmbd) of \(hookName)")
-    }
-    let context = min(command.context ?? nanochat.config.sequenceLen, nanochat.config.sequenceLen)
-    let rows = try command.tokenFile.map { try EvaluationRows(tokenFile: $0).tokens }
-        ?? EvaluationRows(data: command.data!, tokenizer: tok, context: context, count: command.tokens).tokens
+    let setup = try SAEOnModel(saeDirectory: saeDir, model: command.model!, tokenizer: command.tokenizer)
+    let (nanochat, tok, sae, hook, hookName) = (setup.model, setup.tokenizer, setup.sae, setup.hook, setup.hook.name)
+    let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens).tokens
     let bos = try tok.bos
 
     // One pass: forward to the hook, encode, accumulate.
