@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "sae-train", targets: ["sae-train"]),
         .executable(name: "sae-run", targets: ["sae-run"]),
         .executable(name: "sae-eval", targets: ["sae-eval"]),
+        .executable(name: "sae-viz", targets: ["sae-viz"]),
         .executable(name: "sae-bench", targets: ["sae-bench"]),
     ],
     dependencies: [
@@ -47,8 +48,13 @@ let package = Package(
         // no training code: users load SAEs on a laptop).
         .target(name: "Runtime", dependencies: ["Nanochat", "SAE", "Tensors"]),
 
-        // Analysis: evaluation metrics (and, later, dashboards and the Neuronpedia export).
+        // Analysis: evaluation metrics (sae-eval) and the rows it evaluates.
         .target(name: "Analysis", dependencies: ["Distributed", "Nanochat", "SAE", "Tensors", "Formats", "Training"]),
+
+        // Visualization: feature dashboards (one pass over the data collects per-feature top
+        // contexts, interval samples and histograms), logit effects, static HTML pages, the
+        // Neuronpedia export, and SVG plots of a training run's metrics.
+        .target(name: "Visualization", dependencies: ["Formats", "Nanochat", "SAE", "Tensors"]),
 
         // Collective communication: the Communicator protocol and the single-process implementation
         // (no MPI, so the runtime and tests never need it) ...
@@ -60,7 +66,7 @@ let package = Package(
         .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Nanochat", "SAE"]),
 
         // Executables.
-        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors"]),
+        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors", "Visualization"]),
         .executableTarget(name: "sae-run", dependencies: [
             "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -68,6 +74,10 @@ let package = Package(
         ]),
         .executableTarget(name: "sae-eval", dependencies: [
             "Analysis", "DistributedMPI", "Nanochat", "SAE", "Formats", "Training",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "sae-viz", dependencies: [
+            "Visualization", "Analysis", "Nanochat", "SAE", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
@@ -86,6 +96,9 @@ let package = Package(
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport", "sae-eval", "sae-train"]),
+        .testTarget(name: "VisualizationTests", dependencies: ["Visualization", "SAE", "Nanochat", "Tensors", "Formats",
+                                                               "TestSupport", "sae-viz", "sae-train"],
+                    exclude: ["neuronpedia-batch.schema.json"]),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Nanochat", "SAE", "Tensors", "Formats", "TestSupport", "sae-run"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",
                                                           "TestSupport", "sae-train"]),

@@ -67,6 +67,28 @@ public struct SparseFeatures: Sendable, Equatable {
     public var feature: [Int32]
     public var activation: [Float]
 
+    public init(start: [Int], feature: [Int32], activation: [Float]) {
+        self.start = start; self.feature = feature; self.activation = activation
+    }
+
+    /// The positive entries of dense features f [B, m].
+    public init(dense f: Tensor) {
+        let m = f.columns
+        self.init(start: [0], feature: [], activation: [])
+        for b in 0..<f.rows {
+            for j in 0..<m where f.storage[b * m + j] > 0 { feature.append(Int32(j)); activation.append(f.storage[b * m + j]) }
+            start.append(feature.count)
+        }
+    }
+
+    public var rows: Int { start.count - 1 }
+
+    /// Feature j's activation in row b (0 if it did not fire): a scan of the row's few entries.
+    public func activation(row b: Int, feature j: Int) -> Float {
+        for s in start[b] ..< start[b + 1] where feature[s] == Int32(j) { return activation[s] }
+        return 0
+    }
+
     /// Row b's active features, strongest first (ties to the lower index).
     public func strongest(row b: Int) -> [(Int, Float)] {
         (start[b] ..< start[b + 1]).map { (Int(feature[$0]), activation[$0]) }
@@ -75,6 +97,12 @@ public struct SparseFeatures: Sendable, Equatable {
 }
 
 extension SAE {
+    /// The active features of `batch` [B, d] (checked first), as `encode` defines them.
+    public func encodeSparse(_ batch: Tensor) throws -> SparseFeatures {
+        try checkBatch(batch)
+        return batch.withConstBuffer { encodeSparse($0.baseAddress!, rows: batch.rows) }
+    }
+
     /// The features of `rows` rows of x [rows, d] (no checks: the caller owns the buffer), with each
     /// architecture's inference rule, as `encode` gives them but sparse. TopK selects straight from the
     /// encoder's chunks without a dense [rows, m] result.

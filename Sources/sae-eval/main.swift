@@ -51,28 +51,10 @@ func main() {
     }
     let comm = MPICommunicator.start()
     do {
-        let location = try ModelLocation.resolve(model: command.model)
-        let nanochat = try NanochatModel(location: location)
-        guard let tokPath = command.tokenizer ?? location.defaultTokenizerPath else {
-            throw ConfigError("command line", "--tokenizer: required (the model is not inside a nanochat base dir)")
-        }
-        let tok = try Tokenizer(path: tokPath)
-        try tok.checkMatches(nanochat, file: tokPath)
-        let sae = try SAE.loadSAELens(from: command.sae)
-        guard let hookName = SAE.saeLensHookName(directory: command.sae) else {
-            throw ConfigError(command.sae + "/cfg.json", "no metadata.hook_name")
-        }
-        let hook = try HookPoint(name: hookName, nLayer: nanochat.config.nLayer)
-        guard sae.config.dIn == nanochat.config.nEmbd else {
-            throw ConfigError(command.sae, "d_in \(sae.config.dIn) differs from the width \(nanochat.config.nEmbd) of \(hookName)")
-        }
-        let rows: EvaluationRows
-        if let file = command.tokenFile { rows = try EvaluationRows(tokenFile: file) } else {
-            rows = try EvaluationRows(data: command.data!, tokenizer: tok,
-                                      context: min(command.context ?? nanochat.config.sequenceLen, nanochat.config.sequenceLen),
-                                      count: command.tokens)
-        }
-        let metrics = try evaluateSAE(sae, hook: hook, model: nanochat, rows: rows.share(rank: comm.rank, size: comm.size),
+        let setup = try SAEOnModel(saeDirectory: command.sae, model: command.model, tokenizer: command.tokenizer)
+        let (nanochat, tok, sae, hookName) = (setup.model, setup.tokenizer, setup.sae, setup.hook.name)
+        let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens)
+        let metrics = try evaluateSAE(sae, hook: setup.hook, model: nanochat, rows: rows.share(rank: comm.rank, size: comm.size),
                                       bos: try tok.bos, comm: comm)
         if comm.isRoot {
             if command.json {

@@ -3,6 +3,7 @@ import DistributedMPI
 import Foundation
 import Tensors
 import Training
+import Visualization
 
 // `mpirun -np N sae-train --config FILE [flags]` (DESIGN 4): collect nanochat activations and
 // train SAEs, data-parallel over the MPI ranks. Every config key is also a flag; flags win.
@@ -16,7 +17,8 @@ let usage = """
 
     Trains one sparse autoencoder per hook on a nanochat model's activations. The config file is one
     JSON object whose keys are the flags below with underscores (batch_tokens); flags override it.
-    Writes OUT/<hook>/ (SAELens format + state/), OUT/metrics.jsonl, OUT/run.json, OUT/checkpoints/.
+    Writes OUT/<hook>/ (SAELens format + state/), OUT/metrics.jsonl, OUT/run.json, OUT/checkpoints/,
+    and plots of the metrics OUT/{loss,fvu,l0,dead_fraction}.svg (as `sae-viz --run OUT` does).
     `cache` only collects activations: total_tokens rows per hook into DIR (each rank its own files,
     DIR/manifest.json last); `--activations DIR` trains from such a cache, with batches that do not
     depend on the number of ranks.
@@ -80,6 +82,13 @@ func main() {
         let trainer = try Trainer(config: config, comm: comm)
         try trainer.start()
         try trainer.run()
+        // The run's plots (what `sae-viz --run OUT` writes); a plot that cannot be written costs
+        // the trained SAE nothing, so it is only reported.
+        if comm.isRoot {
+            do { try writeTrainingPlots(run: config.out) } catch {
+                FileHandle.standardError.write(Data("sae-train: plots not written: \(error)\n".utf8))
+            }
+        }
         comm.finalize()
         quit(0)
     } catch {

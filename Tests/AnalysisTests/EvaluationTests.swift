@@ -4,17 +4,10 @@ import Testing
 
 /// sae-eval on a TopK SAE trained (briefly) on the d4 fixture, through the programs as a user runs them.
 @Suite(.serialized) struct EvaluationTests {
-    static let d4 = TestPaths.fixtures.appendingPathComponent("nanochat-d4").path
-    static let hook = "blocks.1.hook_resid_post"
-    static func exe(_ name: String) -> String { shellQuote(TestPaths.products.appendingPathComponent(name).path) }
-
-    /// Trains a small TopK SAE (k 16, 1024 latents, 24 steps) once; its directory.
-    static let sae: String = {
-        let out = try! TestPaths.temporaryDirectory("eval-sae").path
-        let r = try! runShell("exec \(exe("sae-train")) --model \(shellQuote(d4 + "/base_checkpoints/d4")) --data \(shellQuote(d4 + "/base_data_climbmix")) --hook \(hook) --context 128 --expansion 4 --k 16 --batch-tokens 1024 --buffer-tokens 8192 --total-tokens 24576 --out \(shellQuote(out))")
-        precondition(r.status == 0, r.stderr)
-        return out + "/" + hook
-    }()
+    static let d4 = D4Fixture.path
+    static func exe(_ name: String) -> String { D4Fixture.exe(name) }
+    /// A small TopK SAE (k 16, 1024 latents, 24 steps), trained once for all suites.
+    static var sae: String { D4Fixture.topKSAE }
 
     func evaluate(_ args: String, ranks: Int = 1) throws -> [String: Double] {
         let env = shellQuote(TestPaths.repoRoot.appendingPathComponent("launch/mpi-env.sh").path)

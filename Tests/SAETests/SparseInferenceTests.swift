@@ -19,11 +19,13 @@ import Tensors
         for i in sae.layout.log_threshold { sae.params[i] = Foundation.log(0.2 + 0.3 * abs(rng.nextGaussian())) }
         sae.threshold = 0.25
         let dense = try sae.encode(x)
-        let sparse = x.withConstBuffer { sae.encodeSparse($0.baseAddress!, rows: 300) }
+        let sparse = try sae.encodeSparse(x)
+        #expect(sparse.rows == 300 && SparseFeatures(dense: dense).feature.count == sparse.feature.count)
         var rebuilt = [Float](repeating: 0, count: 300 * 160)
         for b in 0..<300 {
             for t in sparse.start[b] ..< sparse.start[b + 1] {
                 #expect(sparse.activation[t] > 0)
+                #expect(sparse.activation(row: b, feature: Int(sparse.feature[t])) == sparse.activation[t])
                 rebuilt[b * 160 + Int(sparse.feature[t])] = sparse.activation[t]
             }
         }

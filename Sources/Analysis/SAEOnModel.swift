@@ -1,0 +1,41 @@
+import Foundation
+import Nanochat
+import SAE
+import Training
+
+/// An SAE directory loaded with the model and tokenizer it is read on, checked against each other:
+/// the tokenizer's vocabulary is the model's, the hook named in the SAE's cfg.json is in the model,
+/// and the SAE's d_in is the hook's width. What sae-eval and sae-viz start from.
+public struct SAEOnModel {
+    public let model: NanochatModel
+    public let tokenizer: Tokenizer
+    public let sae: SAE
+    public let hook: HookPoint
+
+    /// `model` is a model_*.pt or checkpoint dir; `tokenizer` defaults to the base dir's.
+    public init(saeDirectory: String, model modelPath: String, tokenizer tokenizerPath: String?) throws {
+        let location = try ModelLocation.resolve(model: modelPath)
+        model = try NanochatModel(location: location)
+        guard let tokPath = tokenizerPath ?? location.defaultTokenizerPath else {
+            throw ConfigError("command line", "--tokenizer: required (the model is not inside a nanochat base dir)")
+        }
+        tokenizer = try Tokenizer(path: tokPath)
+        try tokenizer.checkMatches(model, file: tokPath)
+        sae = try SAE.loadSAELens(from: saeDirectory)
+        guard let hookName = SAE.saeLensHookName(directory: saeDirectory) else {
+            throw ConfigError(saeDirectory + "/cfg.json", "no metadata.hook_name")
+        }
+        hook = try HookPoint(name: hookName, nLayer: model.config.nLayer)
+        guard sae.config.dIn == model.config.nEmbd else {
+            throw ConfigError(saeDirectory, "d_in \(sae.config.dIn) differs from the width \(model.config.nEmbd) of \(hookName)")
+        }
+    }
+
+    /// The rows to read: exactly those of `tokenFile`, or `count` tokens of `data` packed into rows
+    /// of `context` tokens (default and maximum: the model's sequence_len).
+    public func rows(tokenFile: String?, data: String?, context: Int?, count: Int) throws -> EvaluationRows {
+        if let file = tokenFile { return try EvaluationRows(tokenFile: file) }
+        let maxContext = model.config.sequenceLen
+        return try EvaluationRows(data: data ?? "", tokenizer: tokenizer, context: min(context ?? maxContext, maxContext), count: count)
+    }
+}

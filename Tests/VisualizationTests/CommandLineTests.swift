@@ -1,0 +1,44 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// sae-viz's bad input: exit status 2 and one line on stderr that names the flag or file.
+@Suite struct CommandLineTests {
+    func run(_ args: String) throws -> ProcessResult { try runShell("exec \(D4Fixture.exe("sae-viz")) \(args)") }
+
+    @Test func badInputExitsTwoNamingTheFlag() throws {
+        let model = "--model \(shellQuote(D4Fixture.model))"
+        let cases: [(String, String)] = [
+            ("\(model) --data d --out o", "--sae"),
+            ("--sae s --data d --out o", "--model"),
+            ("--sae s \(model) --data d", "--out"),
+            ("--sae s \(model) --out o", "exactly one of --data and --token-file"),
+            ("--sae s \(model) --data d --out o --features 0", "--features"),
+            ("--sae s \(model) --data d --out o --features 3 --all", "--all"),
+            ("--sae s \(model) --data d --out o --tokens -5", "--tokens"),
+            ("--run r --sae s", "--sae"),
+            ("--sae /nonexistent/sae \(model) --data d --out o", "/nonexistent/sae"),
+        ]
+        for (args, word) in cases {
+            let r = try run(args)
+            #expect(r.status == 2, "\(args): status \(r.status), \(r.stderr)")
+            #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(word), "\(args): \(r.stderr)")
+        }
+        #expect(try run("--help").status == 0)
+    }
+
+    @Test func anUnwritableOutputDirectoryIsBadInput() throws {
+        let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --data \(shellQuote(D4Fixture.data)) --tokens 256 --context 128 --features 2 --out /proc/nope")
+        #expect(r.status == 2 && r.stderr.contains("--out /proc/nope"), "\(r.stderr)")
+    }
+
+    @Test func aTokenFileGivesExactlyItsRows() throws {
+        let dir = try TestPaths.temporaryDirectory("viz-tokens").path
+        let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --token-file \(shellQuote(D4Fixture.path + "/reference/forward.safetensors")) --features 5 --out \(shellQuote(dir))")
+        #expect(r.status == 0, "\(r.stderr)")
+        // 2 rows of 256 tokens, BOS left out: 510 tokens, as sae-eval counts them.
+        let index = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
+        #expect(index.contains(" · 510 tokens · ") && r.stdout.contains("sae-viz: 510 tokens"), "\(r.stdout)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/features").count == 5)
+    }
+}
