@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+
 /// The sum of a power-of-two number of buffers (one rank's micro-batch gradients) in the fixed tree
 /// of adjacent pairs, ((g0 + g1) + (g2 + g3)) + …, computed as the buffers arrive.
 ///
@@ -26,9 +29,7 @@ public struct PairwiseSum {
         var level = 0
         while (added >> level) & 1 == 1 {
             // x ← slots[level] + x: the left block's sum plus the right one's.
-            slots[level].withUnsafeBufferPointer { s in
-                x.withUnsafeMutableBufferPointer { x in for i in 0..<count { x[i] = s[i] + x[i] } }
-            }
+            slots[level].withUnsafeBufferPointer { s in x.withUnsafeMutableBufferPointer { x in addInto(x, s) } }
             level += 1
         }
         added += 1
@@ -40,4 +41,24 @@ public struct PairwiseSum {
 
     /// Forgets the items added so far (after a failed step).
     public mutating func reset() { added = 0 }
+}
+
+/// x[i] = s[i] + x[i], on all cores in blocks (element-wise, so the bits do not depend on the split):
+/// a memory-bound pass that one core does not saturate.
+private func addInto(_ x: UnsafeMutableBufferPointer<Float>, _ s: UnsafeBufferPointer<Float>) {
+    guard let xp = x.baseAddress, let sp = s.baseAddress else { return }
+    let n = x.count, block = 1 << 16, blocks = (n + block - 1) / block
+    let box = UncheckedPointers(x: xp, s: sp)
+    let add: @Sendable (Int) -> Void = { b in
+        let x = box.x, s = box.s
+        for i in b * block ..< min(n, (b + 1) * block) { x[i] = s[i] + x[i] }
+    }
+    if blocks < 2 || ProcessInfo.processInfo.activeProcessorCount < 2 { for b in 0..<blocks { add(b) } }
+    else { DispatchQueue.concurrentPerform(iterations: blocks, execute: add) }
+}
+
+/// The two buffers of `addInto`, handed to its worker threads, which write disjoint blocks.
+private struct UncheckedPointers: @unchecked Sendable {
+    let x: UnsafeMutablePointer<Float>
+    let s: UnsafePointer<Float>
 }

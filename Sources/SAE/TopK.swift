@@ -71,7 +71,11 @@ extension SAE {
             let encodeRows = { (w: Int) in
                 let (p, tv, ti, av, ai, fullPre, x) = box.value
                 let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
-                var chunkPre = [Float](repeating: 0, count: batchTopK ? 0 : chunk * m)
+                // Every element is written (b_enc, then sgemm with beta = 1) before it is read, so the
+                // [chunk, m] buffer is not zeroed: per call that memset cost as much as a small sgemm.
+                var chunkPre = [Float](unsafeUninitializedCapacity: batchTopK ? 0 : chunk * m) { _, n in
+                    n = batchTopK ? 0 : chunk * m
+                }
                 var xtBuffer = [Float](repeating: 0, count: chunk * d)
                 var c0 = w * rowsPerWorker
                 let end = min(B, c0 + rowsPerWorker)
