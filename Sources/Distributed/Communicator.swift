@@ -25,6 +25,13 @@ public protocol Communicator: AnyObject, Sendable {
     func gather<T: CollectiveScalar>(_ send: UnsafeBufferPointer<T>, counts: [Int],
                                      _ recv: UnsafeMutableBufferPointer<T>, root: Int)
 
+    /// Sends `send` to rank `partner` while receiving `recv.count` elements from it, in one call that
+    /// cannot deadlock when both ranks make it (MPI_Sendrecv). Each rank's `recv.count` must equal
+    /// its partner's `send.count`; `send` and `recv` must not overlap. The building block of
+    /// `treeAllreduce`. Any length.
+    func sendRecv<T: CollectiveScalar>(_ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
+                                       partner: Int)
+
     /// Returns when every rank has called it.
     func barrier()
 

@@ -148,6 +148,23 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         return (counts.map { Int32($0) }, displacements)
     }
 
+    public func sendRecv<T: CollectiveScalar>(_ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
+                                              partner: Int) {
+        precondition(partner >= 0 && partner < size, "sendRecv partner \(partner) of \(size) ranks")
+        // Both partners make the same number of calls: max(send, recv) is the same on both sides.
+        let total = max(send.count, recv.count), type = datatype(T.self), peer = Int32(partner)
+        var dummy = T.zero
+        withUnsafeMutablePointer(to: &dummy) { dp in
+            for start in chunks(total, T.self) {
+                let ns = max(0, min(send.count - start, Int(chunkLength(start, total, T.self))))
+                let nr = max(0, min(recv.count - start, Int(chunkLength(start, total, T.self))))
+                check(MPI_Sendrecv(ns > 0 ? send.baseAddress! + start : UnsafePointer(dp), Int32(ns), type, peer, 0,
+                                   nr > 0 ? recv.baseAddress! + start : dp, Int32(nr), type, peer, 0,
+                                   world, nsae_status_ignore()), "MPI_Sendrecv")
+            }
+        }
+    }
+
     public func barrier() {
         check(MPI_Barrier(world), "MPI_Barrier")
     }

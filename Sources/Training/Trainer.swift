@@ -6,8 +6,9 @@ import Tensors
 
 // The training loop of `sae-train`, the same on every rank (DESIGN 1, 3, 4):
 //   every rank: its own documents → nanochat forward up to the deepest hook → shuffled blocks
-//   every step, for every hook: local batch → loss and gradients → allreduce(sum)/N → Adam step
-//   (identical on every rank) → firing counts allreduced → dead-latent statistics
+//   every step, for every hook: local batch → loss and gradients per micro-batch → summed in a fixed
+//   tree (PairwiseSum on the rank, then Communicator.treeAllreduce) → Adam step (identical on every
+//   rank) → firing counts allreduced → dead-latent statistics
 //   rank 0: metrics.jsonl, progress, checkpoints (with every rank's stream position gathered).
 // With a `SingleProcessCommunicator` this is the 1-rank trainer; with MPI the data-parallel one.
 
@@ -29,6 +30,9 @@ public final class Trainer {
     let hookNames: [String]
     let store: CheckpointStore
     let localBatch: Int
+    /// Micro-batches per rank when gradients are summed in the fixed tree (micro_batches / N), or nil
+    /// for the plain allreduce of one gradient per rank (N does not divide micro_batches; batchtopk).
+    let localMicroBatches: Int?
     let blockTokens: Int
     let totalSteps: Int
     let lrSchedule: LearningRateSchedule
@@ -40,6 +44,8 @@ public final class Trainer {
     public private(set) var step = 0
     public private(set) var tokens = 0
     var stream: ActivationStream! = nil
+    /// Per hook, the rank's tree sum of its micro-batch gradients.
+    var gradientSums: [PairwiseSum] = []
     var rng: Xoshiro256
     var stepSeconds = 0.0
 
@@ -59,6 +65,11 @@ public final class Trainer {
             throw ConfigError("config", "batch_tokens (\(config.batchTokens)) must be a multiple of the number of ranks (\(N))")
         }
         localBatch = config.batchTokens / N
+        // The fixed summation tree needs equal micro-batches, whole ones on each rank (so N is a power
+        // of two too). BatchTopK selects across the local batch: splitting it would change the selection.
+        localMicroBatches = config.effectiveMicroBatches.flatMap { M in
+            M % N == 0 && config.batchTokens % M == 0 && config.arch != "batchtopk" ? M / N : nil
+        }
         store = CheckpointStore(out: config.out, keep: config.keepCheckpoints)
         let runFile = URL(fileURLWithPath: config.out).appendingPathComponent("run.json").path
         if config.resume {
@@ -140,11 +151,26 @@ public final class Trainer {
             log("\(comm.size) rank(s) on \(names); \(source.map { "\($0.location.modelPath) (\($0.model.profile.name))" } ?? "cache \(config.activations)"); "
                 + "\(hookNames.count) hook(s), \(saeConfig.architecture.rawValue) d_in \(saeConfig.dIn) d_sae \(saeConfig.dSAE); "
                 + "\(totalSteps) steps of \(config.batchTokens) tokens (\(localBatch) per rank)")
+            if let L = localMicroBatches {
+                let M = L * comm.size
+                log("gradients: \(M) micro-batches of \(config.batchTokens / M) tokens (\(L) per rank) "
+                    + "summed in a fixed tree: any power-of-two number of ranks dividing \(M) trains bitwise the same SAE")
+            } else if config.effectiveMicroBatches == nil {
+                log("gradients: one per rank, summed by MPI_Allreduce (training from the model: each rank reads its own "
+                    + "documents; micro_batches > 0 sums them in a fixed tree all the same)")
+            } else {
+                log("gradients: one per rank, summed by MPI_Allreduce; np-invariance is not exact ("
+                    + (config.arch == "batchtopk" ? "batchtopk selects across each rank's batch"
+                       : config.batchTokens % config.effectiveMicroBatches! != 0
+                         ? "batch_tokens \(config.batchTokens) is not a multiple of micro_batches \(config.effectiveMicroBatches!)"
+                         : "\(comm.size) ranks do not divide micro_batches \(config.effectiveMicroBatches!)") + ")")
+            }
         }
         var position = StreamPosition()
         if config.resume { position = try restore() }
         stream = try makeStream(position: position)
         if !config.resume { try initialise() }
+        gradientSums = trainers.map { PairwiseSum(items: localMicroBatches ?? 1, count: $0.sae.params.count) }
         // BLAS is single-threaded; the TopK encoder splits rows over the cores this rank may use
         // (its results do not depend on the split, so runs stay reproducible).
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
@@ -171,24 +197,47 @@ public final class Trainer {
         for h in hookNames.indices {
             // Input scale s = sqrt(d / E‖x‖²) over a sample of every rank's data.
             let sample = try stream.scaleSample(hook: h)
-            var sums = [sample.storage.reduce(0.0) { $0 + Double($1) * Double($1) }, Double(sample.rows)]
-            comm.allreduce(&sums, .sum)
-            let s = Float((Double(d) * sums[1] / max(sums[0], 1e-30)).squareRoot())
+            let squares = sum(sample, width: 1) { row, acc in for v in row { acc[0] += Double(v) * Double(v) } }[0]
+            let rows = Double(sample.rows * comm.size)
+            let s = Float((Double(d) * rows / max(squares, 1e-30)).squareRoot())
             // Rank 0 initialises; the parameters are broadcast so every rank starts identical.
             var initRNG = Xoshiro256(seed: mixSeed(UInt64(config.seed), UInt64(h)))
             var sae = try SAE(config: saeConfig, rng: &initRNG)
             comm.broadcast(&sae.params, root: 0)
             // b_dec = mean of the first global batch (scaled).
-            let x = stream.batch(hook: h)
-            var mean = [Double](repeating: 0, count: d)
-            for b in 0..<localBatch { for i in 0..<d { mean[i] += Double(x.storage[b * d + i] * s) } }
-            comm.allreduce(&mean, .sum)
-            let rows = Double(config.batchTokens)
-            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / rows) }
+            let mean = sum(stream.batch(hook: h), width: d) { row, acc in for i in 0..<d { acc[i] += Double(row[i] * s) } }
+            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / Double(config.batchTokens)) }
             trainers.append(HookTrainer(hook: hookNames[h], sae: sae, adam: AdamState(count: sae.params.count),
                                         stats: LatentStatistics(latents: saeConfig.dSAE), inputScale: s,
                                         grads: [Float](repeating: 0, count: sae.params.count)))
         }
+    }
+
+    /// Σ over every rank's rows of `x` [T·localBatch, d] (T consecutive local batches) of the
+    /// `width` values `add` adds for each row, in an order that does not depend on N: each
+    /// micro-batch's rows in order, then the micro-batches' sums in global order (step, rank,
+    /// micro-batch). Input scale and b_dec come out bitwise the same for any N dividing micro_batches.
+    func sum(_ x: Tensor, width: Int, _ add: (UnsafeBufferPointer<Float>, inout [Double]) -> Void) -> [Double] {
+        let L = localMicroBatches ?? 1, pieceRows = localBatch / L, d = x.columns
+        let pieces = x.rows / pieceRows
+        precondition(pieces * pieceRows == x.rows && pieces % L == 0, "sum over \(x.rows) rows of \(L)×\(pieceRows)")
+        var partial = [Double](repeating: 0, count: pieces * width)
+        x.withConstBuffer { xb in
+            for p in 0..<pieces {
+                var acc = [Double](repeating: 0, count: width)
+                for b in p * pieceRows ..< (p + 1) * pieceRows {
+                    add(UnsafeBufferPointer(rebasing: xb[b * d ..< (b + 1) * d]), &acc)
+                }
+                for i in 0..<width { partial[p * width + i] = acc[i] }
+            }
+        }
+        let all = comm.allgather(partial)            // rank-major: [rank][step][micro-batch][width]
+        var total = [Double](repeating: 0, count: width)
+        for t in 0 ..< pieces / L { for r in 0..<comm.size { for i in 0..<L {
+            let o = ((r * pieces) + t * L + i) * width
+            for w in 0..<width { total[w] += all[o + w] }
+        } } }
+        return total
     }
 
     /// Restores the latest checkpoint; returns this rank's stream position.
@@ -277,33 +326,51 @@ public final class Trainer {
         for h in trainers.indices {
             let x = batch(hook: h)
             let deadMask = saeConfig.architecture.usesAuxK ? trainers[h].stats.deadMask(deadTokens: Int64(config.deadTokens)) : nil
-            var stats: StepStatistics? = nil
-            var failure = ""
-            do { stats = try trainers[h].sae.lossAndGradients(x, into: &trainers[h].grads, lambda: λ, deadMask: deadMask) }
-            catch { failure = "\(error)" }
-            // Sums over ranks: loss·rows, mse·rows, sse, variance, l0·rows, aux·rows, sparsity·rows, rows, failed.
+            let t = trainers[h]
+            // Sums over micro-batches and ranks: loss·rows, mse·rows, sse, variance, l0·rows, aux·rows,
+            // sparsity·rows, rows, failed.
             var sums = [Double](repeating: 0, count: 9)
-            if let s = stats {
-                let r = Double(s.rows)
-                sums = [s.loss * r, s.mse * r, s.sumSquaredError, s.totalVariance, s.l0 * r, s.auxLoss * r,
-                        s.sparsityLoss * r, r, s.loss.isFinite ? 0 : 1]
-            } else {
-                sums[8] = 1
+            var counts = [Int64](repeating: 0, count: m)
+            var minKept: Float? = nil
+            var failure = ""
+            // Each micro-batch's gradient is the mean over its rows; their tree sum / (micro-batches
+            // in the global batch) is the mean over the global batch. Without the tree: one piece per rank.
+            let pieces = localMicroBatches ?? 1
+            for i in 0..<pieces {
+                let xi = piece(i, of: pieces, x)
+                do {
+                    let s = try t.sae.lossAndGradients(xi, into: &t.grads, lambda: λ, deadMask: deadMask)
+                    let r = Double(s.rows)
+                    let add = [s.loss * r, s.mse * r, s.sumSquaredError, s.totalVariance, s.l0 * r, s.auxLoss * r,
+                               s.sparsityLoss * r, r, s.loss.isFinite ? 0 : 1]
+                    for j in 0..<8 { sums[j] += add[j] }
+                    sums[8] = max(sums[8], add[8])
+                    for j in 0..<m { counts[j] += s.firingCounts[j] }
+                    if let v = s.minKeptActivation { minKept = min(minKept ?? v, v) }
+                    gradientSums[h].add(&t.grads)
+                } catch {
+                    failure = "\(error)"; sums[8] = 1
+                    gradientSums[h].reset()
+                    break
+                }
             }
             comm.allreduce(&sums, .sum)
             if sums[8] > 0 {
-                throw RunFailure("step \(step + 1), hook \(trainers[h].hook): the loss is not finite on \(Int(sums[8])) rank(s)"
+                throw RunFailure("step \(step + 1), hook \(t.hook): the loss is not finite on \(Int(sums[8])) rank(s)"
                                  + (failure.isEmpty ? "" : " (\(failure))") + "; the last good checkpoint is kept in \(config.out)")
             }
-            // Mean gradient over the global batch: every rank holds the mean over its equal share.
-            comm.allreduce(&trainers[h].grads, .sum)
-            if comm.size > 1 { scale(&trainers[h].grads, 1 / Float(comm.size)) }
-            var counts: [Int64] = stats!.firingCounts
+            // Mean gradient over the global batch.
+            if localMicroBatches != nil {
+                comm.treeAllreduce(&t.grads)
+                scale(&t.grads, 1 / Float(localMicroBatches! * comm.size))   // a power of two: exact
+            } else {
+                comm.allreduce(&t.grads, .sum)
+                if comm.size > 1 { scale(&t.grads, 1 / Float(comm.size)) }
+            }
             comm.allreduce(&counts, .sum)
-            let t = trainers[h]
             t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
             if saeConfig.architecture == .batchtopk {
-                let θ: Float = comm.allreduce(stats!.minKeptActivation ?? Float.infinity, .min)
+                let θ: Float = comm.allreduce(minKept ?? Float.infinity, .min)
                 if θ.isFinite { trainers[h].sae.updateThreshold(with: θ) }
             }
             trainers[h].stats.record(counts: counts, tokens: Int64(config.batchTokens))
@@ -334,6 +401,13 @@ public final class Trainer {
         return x
     }
 
+    /// Rows [i·R, (i+1)·R) of x, R = x.rows / pieces (x itself when pieces is 1).
+    func piece(_ i: Int, of pieces: Int, _ x: Tensor) -> Tensor {
+        guard pieces > 1 else { return x }
+        let r = x.rows / pieces, d = x.columns
+        return Tensor(shape: [r, d], storage: Array(x.storage[i * r * d ..< (i + 1) * r * d]))
+    }
+
     func scale(_ a: inout [Float], _ c: Float) {
         a.withUnsafeMutableBufferPointer { Tensors.scale($0, c) }
     }
@@ -349,12 +423,17 @@ public final class Trainer {
             let dead = trainers[h].stats.deadLatents(deadTokens: Int64(config.deadTokens))
             guard !dead.isEmpty else { continue }
             let x = batch(hook: h)                   // the batch just trained on
-            let xhat = try trainers[h].sae.decode(try trainers[h].sae.encode(x))
-            var losses = [Float](repeating: 0, count: x.rows)
-            for b in 0..<x.rows {
-                var e: Float = 0
-                for i in 0..<d { let t = x.storage[b * d + i] - xhat.storage[b * d + i]; e += t * t }
-                losses[b] = e
+            // Losses per micro-batch, so every row's loss comes from the same sgemm shapes for any N.
+            var losses: [Float] = []
+            let pieces = localMicroBatches ?? 1
+            for p in 0..<pieces {
+                let xp = piece(p, of: pieces, x)
+                let xhat = try trainers[h].sae.decode(try trainers[h].sae.encode(xp))
+                for b in 0..<xp.rows {
+                    var e: Float = 0
+                    for i in 0..<d { let t = xp.storage[b * d + i] - xhat.storage[b * d + i]; e += t * t }
+                    losses.append(e)
+                }
             }
             let allX = comm.allgather(x.storage), allLoss = comm.allgather(losses)
             let candidates = Tensor(shape: [allLoss.count, d], storage: allX)
@@ -417,6 +496,7 @@ public final class Trainer {
                  "n_layer": s.model.config.nLayer, "n_embd": s.model.config.nEmbd, "vocab_size": s.model.config.vocabSize]
             } ?? ["path": cache!.model, "activation_cache": config.activations],
             "d_in": saeConfig.dIn, "d_sae": saeConfig.dSAE, "local_batch_tokens": localBatch,
+            "gradient_sum": localMicroBatches == nil ? "allreduce" : "tree",
             "block_tokens": blockTokens, "total_steps": totalSteps, "lr": Double(lrSchedule.lr),
             "lambda": Double(saeConfig.l1), "input_scales": Dictionary(uniqueKeysWithValues: trainers.map { ($0.hook, Double($0.inputScale)) }),
         ]

@@ -19,6 +19,19 @@ import Testing
         #expect(r.stdout.contains("0 failure(s)"), "\(r.stdout)")
     }
 
+    @Test func treeAllreduceIsBitwiseTheSerialTreeOnOneTwoAndFourRanks() throws {
+        for ranks in [1, 2, 4] {
+            let r = try MPIJob.run(ranks: ranks, "mpi-check", ["tree"])
+            #expect(r.status == 0, "mpirun -np \(ranks) exited \(r.status)\n\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("mpi-check tree: \(ranks) ranks, 0 failure(s)"), "\(r.stdout)")
+        }
+        // Small buckets and messages: odd segment sizes, many buckets, chunked sendrecv.
+        let r = try MPIJob.run(ranks: 4, "mpi-check", ["tree"],
+                               environment: ["NANOSAE_TEST_BUCKET_BYTES": "700", "NANOSAE_TEST_CHUNK_BYTES": "256"])
+        #expect(r.status == 0, "mpirun exited \(r.status)\n\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("0 failure(s)"), "\(r.stdout)")
+    }
+
     @Test func abortOnOneRankEndsTheWholeJob() throws {
         // Rank 2 aborts while ranks 0, 1, 3 wait in an allreduce it never joins.
         let r = try MPIJob.run(ranks: 4, "mpi-check", ["abort", "2"], timeout: 60)

@@ -19,6 +19,11 @@ import Testing
         #expect(comm.gatherVariable([UInt8(9), 8]) == [[9, 8]])
         #expect(comm.broadcastVariable([Int64(7)]) == [7])
         #expect(comm.allreduce(Int64(3), .max) == 3)
+        var y: [Float] = [1, 2, 3], z: [Float] = [0, 0, 0]
+        y.withUnsafeBufferPointer { s in z.withUnsafeMutableBufferPointer { comm.sendRecv(s, $0, partner: 0) } }
+        #expect(z == y)
+        comm.treeAllreduce(&y)
+        #expect(y == [1, 2, 3])
         comm.barrier()
     }
 }

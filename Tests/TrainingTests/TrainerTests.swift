@@ -203,6 +203,7 @@ import Training
         let cases: [(String, String)] = [
             ("--config \(shellQuote(config))", "unknown key 'learning_rate'"),
             ("--total-tokens -5", "total_tokens"),
+            ("--micro-batches 12", "micro_batches must be a power of two"),
             ("--hook blocks.9.hook_resid_post", "blocks.9"),
             ("--hook blocks.1.hook_nothing", "hook_nothing"),
             ("--data \(shellQuote(emptyData))", "no documents"),

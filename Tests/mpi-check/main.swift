@@ -2,6 +2,7 @@
 // checks the MPI Communicator against a serial computation and exits non-zero on any mismatch.
 //
 //   mpi-check collectives   allreduce (sum/max/min), broadcast, allgather, gather
+//   mpi-check tree          treeAllreduce and PairwiseSum: bitwise the serial tree over all leaves
 //   mpi-check abort R       rank R aborts while the others wait in a collective
 import Distributed
 import DistributedMPI
@@ -43,6 +44,13 @@ func checkAllreduce<T: BinaryFloatingPoint & CollectiveScalar>(_ type: T.Type, n
         let tol: T = op == .sum ? T(comm.size) * T.ulpOfOne * 4 : 0
         expect(worst <= tol, "allreduce \(op) \(T.self) n=\(n): max error \(worst) > \(tol)", comm)
     }
+}
+
+/// The sum of `leaves` in the tree of adjacent pairs, ((l0 + l1) + (l2 + l3)) + …, serially.
+func treeSum(_ leaves: ArraySlice<[Float]>) -> [Float] {
+    if leaves.count == 1 { return leaves.first! }
+    let mid = leaves.startIndex + leaves.count / 2
+    return zip(treeSum(leaves[..<mid]), treeSum(leaves[mid...])).map { $0 + $1 }
 }
 
 let comm = MPICommunicator.start(
@@ -94,6 +102,30 @@ case "collectives":
     if comm.rank == 0 { print("mpi-check collectives: \(s) ranks, \(totalFailures) failure(s)") }
     exit(totalFailures == 0 ? 0 : 1)
 
+case "tree":
+    // Buckets of a few hundred bytes make odd-sized segments and many buckets.
+    let bucketBytes = Int(ProcessInfo.processInfo.environment["NANOSAE_TEST_BUCKET_BYTES"] ?? "") ?? 4 << 20
+    // 2^20 + 4097 elements span two default (4 MiB) buckets.
+    for n in [0, 1, 3, 1000, 100_003] + (bucketBytes < 1 << 16 ? [] : [(1 << 20) + 4097]) {
+        // One leaf per rank.
+        let leaves = (0..<comm.size).map { contribution(Float.self, rank: $0, n: n, salt: 4) as [Float] }
+        var buf = leaves[comm.rank]
+        comm.treeAllreduce(&buf, bucketBytes: bucketBytes)
+        expect(buf == treeSum(leaves[...]), "treeAllreduce n=\(n): not the serial tree's bits", comm)
+        if n > 100_003 { continue }
+        // 16 micro-batch leaves: this rank's aligned block summed by PairwiseSum, then the ranks'.
+        let M = 16, L = M / comm.size
+        let micro = (0..<M).map { contribution(Float.self, rank: $0, n: n, salt: 5) as [Float] }
+        var sum = PairwiseSum(items: L, count: n)
+        var x = [Float]()
+        for i in 0..<L { x = micro[comm.rank * L + i]; sum.add(&x) }
+        comm.treeAllreduce(&x, bucketBytes: bucketBytes)
+        expect(x == treeSum(micro[...]), "PairwiseSum + treeAllreduce n=\(n): not the serial tree's bits", comm)
+    }
+    let treeFailures = comm.allreduce(Int64(failures), .sum)
+    if comm.rank == 0 { print("mpi-check tree: \(comm.size) ranks, \(treeFailures) failure(s)") }
+    exit(treeFailures == 0 ? 0 : 1)
+
 case "abort":
     let who = Int(args.dropFirst().first ?? "") ?? 1
     if comm.rank == who % comm.size {
@@ -107,6 +139,6 @@ case "abort":
     exit(0)
 
 default:
-    FileHandle.standardError.write("usage: mpi-check collectives | abort [RANK]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: mpi-check collectives | tree | abort [RANK]\n".data(using: .utf8)!)
     exit(2)
 }

@@ -1,0 +1,87 @@
+import Formats
+import Foundation
+import TestSupport
+import Testing
+
+/// From one activation cache the global batches do not depend on the number of ranks, and gradients
+/// are summed per micro-batch in one fixed tree (Communicator.treeAllreduce), so -np 1, 2 and 4 train
+/// bitwise the same SAE: relu with several resampling events inside the run, and topk with AuxK on.
+@Suite(.serialized) struct RankInvarianceTests {
+    static let hook = "blocks.1.hook_resid_post"
+
+    /// A 16k-row cache of the d4 fixture, written once by 2 ranks.
+    static let cache: Result<String, Error> = Result {
+        let dir = try TestPaths.temporaryDirectory("np-invariance-cache").path
+        let d4 = FaultToleranceTests.d4
+        let r = try MPIJob.run(ranks: 2, "sae-train", [
+            "cache", "--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix", "--hook", hook,
+            "--context", "128", "--total-tokens", "16384", "--buffer-tokens", "8192", "--out", dir + "/cache"])
+        guard r.status == 0 else { throw RunError("sae-train cache exited \(r.status): \(r.stderr)") }
+        return dir + "/cache"
+    }
+
+    struct RunError: Error, CustomStringConvertible {
+        let description: String
+        init(_ d: String) { description = d }
+    }
+
+    /// Trains from the cache on each number of ranks; expects every run's tensors bitwise equal to
+    /// the 1-rank run's. Returns the runs' stderr and the first run's metrics lines.
+    static func expectSameWeights(ranks: [Int], _ flags: [String], name: String) throws -> (logs: [String], metrics: [[String: Any]]) {
+        let cache = try Self.cache.get()
+        let dir = try TestPaths.temporaryDirectory("np-invariance-\(name)").path
+        var reference: [String: [Float]] = [:], logs: [String] = []
+        for n in ranks {
+            let out = "\(dir)/np\(n)"
+            let r = try MPIJob.run(ranks: n, "sae-train", ["--activations", cache, "--out", out] + flags)
+            #expect(r.status == 0, "np \(n): \(r.stderr)")
+            logs.append(r.stderr)
+            let f = try SafetensorsFile(path: "\(out)/\(hook)/sae_weights.safetensors")
+            let tensors = try Dictionary(uniqueKeysWithValues: f.names.map { ($0, try f.tensor($0).storage) })
+            if reference.isEmpty { reference = tensors; continue }
+            #expect(Set(tensors.keys) == Set(reference.keys))
+            for (key, a) in reference {
+                let b = try #require(tensors[key])
+                let diff = zip(a, b).map { Double($0 - $1) * Double($0 - $1) }.reduce(0, +).squareRoot()
+                let norm = a.map { Double($0) * Double($0) }.reduce(0, +).squareRoot()
+                #expect(a == b, "\(name) \(key): np \(n) differs from np \(ranks[0]) (relative difference \(diff / max(norm, 1e-30)))")
+            }
+        }
+        let lines = try String(contentsOfFile: "\(dir)/np\(ranks[0])/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let metrics = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        return (logs, metrics)
+    }
+
+    @Test func reluWithResamplingIsBitwiseTheSameOnOneTwoAndFourRanks() throws {
+        // A high λ and learning rate make latents die within the run; dead = silent for one step.
+        let (logs, _) = try Self.expectSameWeights(ranks: [1, 2, 4], [
+            "--arch", "relu", "--expansion", "4", "--lr", "0.01", "--l1", "10", "--batch-tokens", "1024",
+            "--total-tokens", "32768", "--dead-tokens", "1024", "--resample-every", "4096"], name: "relu")
+        for log in logs {
+            #expect(log.contains("summed in a fixed tree"), "\(log)")
+            let events = log.components(separatedBy: "resampled").count - 1
+            #expect(events >= 3, "only \(events) resampling event(s): \(log)")
+        }
+    }
+
+    @Test func topkWithAuxKIsBitwiseTheSameOnOneTwoAndFourRanks() throws {
+        // k = 4 of 2048 latents: about half are dead after a few steps, so AuxK takes part.
+        let (logs, metrics) = try Self.expectSameWeights(ranks: [1, 2, 4], [
+            "--arch", "topk", "--expansion", "8", "--k", "4", "--aux-k", "16", "--batch-tokens", "1024",
+            "--total-tokens", "16384", "--dead-tokens", "1024", "--log-every", "1"], name: "topk")
+        #expect(logs.allSatisfy { $0.contains("summed in a fixed tree") })
+        let aux = metrics.compactMap { $0["aux_loss"] as? Double }
+        #expect(aux.count == 16 && aux.filter { $0 > 0 }.count >= 8, "AuxK took part in too few steps: \(aux)")
+    }
+
+    @Test func ranksThatDoNotDivideMicroBatchesFallBackToAllreduceAndSaySo() throws {
+        let cache = try Self.cache.get()
+        let out = try TestPaths.temporaryDirectory("np-invariance-fallback").path + "/out"
+        let r = try MPIJob.run(ranks: 2, "sae-train", ["--activations", cache, "--out", out, "--expansion", "2",
+                                                       "--batch-tokens", "512", "--total-tokens", "1024", "--micro-batches", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("np-invariance is not exact (2 ranks do not divide micro_batches 1)"), "\(r.stderr)")
+        let bad = try MPIJob.run(ranks: 1, "sae-train", ["--activations", cache, "--out", out + "2", "--micro-batches", "6"])
+        #expect(bad.status == 2 && bad.stderr.contains("micro_batches must be a power of two"), "\(bad.stderr)")
+    }
+}
