@@ -16,7 +16,7 @@ struct DenseChunk {
 
 extension SAE {
     /// Rows per chunk of the dense architectures.
-    static var denseRowChunk: Int { 128 }
+    static var denseRowChunk: Int { 256 }
 
     /// Calls `body` for each chunk of rows with x̃ filled in. p = params, g = grads (zeroed first).
     func forEachDenseChunk(_ batch: Tensor, _ grads: inout [Float],
