@@ -89,7 +89,8 @@ let package = Package(
         .executableTarget(name: "mpi-check", dependencies: ["Distributed", "DistributedMPI"],
                           path: "Tests/mpi-check"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train"],
+                    exclude: ["two-hosts.sh"]),
         // parquet/ holds test files found via #filePath; the script regenerates them.
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"],
                     exclude: ["parquet", "make_parquet_expectations.py"]),

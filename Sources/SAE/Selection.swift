@@ -170,3 +170,27 @@ func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 func rowRanges(_ n: Int, grain: Int, parallel: Bool, _ body: (Range<Int>) -> Void) {
     if parallel { parallelRanges(n, grain: grain, body) } else if n > 0 { body(0 ..< n) }
 }
+
+/// The n-th largest (1-based) of `a` by quickselect; reorders `a`.
+func kthLargest(_ a: inout [Float], _ n: Int) -> Float {
+    let count = a.count
+    return a.withUnsafeMutableBufferPointer { kthLargest($0.baseAddress!, count: count, n) }
+}
+
+/// The n-th largest (1-based) of a[0..<count] by quickselect (Hoare partition); reorders a.
+func kthLargest(_ a: UnsafeMutablePointer<Float>, count: Int, _ n: Int) -> Float {
+    precondition(n >= 1 && n <= count, "kthLargest: \(n) of \(count)")
+    var lo = 0, hi = count - 1
+    let target = n - 1
+    while lo < hi {
+        let pivot = a[(lo + hi) / 2]
+        var i = lo, j = hi
+        while i <= j {
+            while a[i] > pivot { i += 1 }
+            while a[j] < pivot { j -= 1 }
+            if i <= j { let t = a[i]; a[i] = a[j]; a[j] = t; i += 1; j -= 1 }
+        }
+        if target <= j { hi = j } else if target >= i { lo = i } else { return a[target] }
+    }
+    return a[target]
+}
