@@ -115,21 +115,7 @@ extension SAE {
         let d = config.dIn, m = config.dSAE, chunk = min(rows, Self.encoderRowChunk)
         var out = SparseFeatures(start: [0], feature: [], activation: [])
         var xt = [Float](repeating: 0, count: chunk * d), z = [Float](repeating: 0, count: chunk * m)
-        var bias = [Float](repeating: 0, count: m), gain = [Float](repeating: 1, count: m)
-        var gateBias = [Float](repeating: .infinity, count: m), cut = [Float](repeating: -.infinity, count: m)
-        // f_j = pre_j = gain_j·z_j + bias_j where z_j + gateBias_j > 0 (gated's gate; open otherwise),
-        // pre_j > cut_j (jumprelu's θ, batchtopk's threshold) and pre_j > 0.
-        switch config.architecture {
-        case .topk: fatalError("handled above")
-        case .relu: bias = Array(params[layout.b_enc])
-        case .batchtopk: bias = Array(params[layout.b_enc]); cut = [Float](repeating: threshold, count: m)
-        case .jumprelu:
-            bias = Array(params[layout.b_enc])
-            cut = params[layout.log_threshold].map { Foundation.exp($0) }
-        case .gated:
-            bias = Array(params[layout.b_mag]); gain = params[layout.r_mag].map { Foundation.exp($0) }
-            gateBias = Array(params[layout.b_gate])
-        }
+        let rules = (0..<m).map(latentRule)
         params.withUnsafeBufferPointer { pp in
             let p = pp.baseAddress!
             var r0 = 0
@@ -140,14 +126,14 @@ extension SAE {
                     sgemm(.none, .transposed, m: n, n: m, k: d, a: xb.baseAddress!, lda: d, b: p + layout.W_enc.lowerBound,
                           ldb: d, c: zb.baseAddress!, ldc: m)
                 } }
-                for b in 0..<n {
-                    for j in 0..<m {
-                        let zj = z[b * m + j], pre = gain[j] * zj + bias[j]
-                        if zj + gateBias[j] > 0 && pre > cut[j] && pre > 0 {
-                            out.feature.append(Int32(j)); out.activation.append(pre)
+                rules.withUnsafeBufferPointer { rule in
+                    for b in 0..<n {
+                        for j in 0..<m {
+                            let f = rule[j](z[b * m + j])
+                            if f > 0 { out.feature.append(Int32(j)); out.activation.append(f) }
                         }
+                        out.start.append(out.feature.count)
                     }
-                    out.start.append(out.feature.count)
                 }
                 r0 += n
             }
@@ -187,8 +173,8 @@ extension SAE {
     }
 
     /// The activation of one feature on one row x [d]. Every architecture but TopK decides a feature
-    /// from its own pre-activation (one dot product); TopK needs the row's whole encoder output only
-    /// when the feature's pre-activation is positive (otherwise the ReLU makes it 0).
+    /// from its own pre-activation (one dot product); TopK also needs other latents when the
+    /// pre-activation is positive (otherwise the ReLU makes it 0): `topkActivation`.
     public func activation(of feature: Int, in x: UnsafePointer<Float>) -> Float {
         let d = config.dIn
         let z = params.withUnsafeBufferPointer { pp -> Float in
@@ -197,22 +183,41 @@ extension SAE {
             for i in 0..<d { s += w[i] * (x[i] - b_dec[i]) }      // W_enc,f·(x − b_dec)
             return s
         }
-        switch config.architecture {
-        case .topk:
+        if config.architecture == .topk {
             let pre = z + params[layout.b_enc.lowerBound + feature]
             return pre <= 0 ? 0 : topkActivation(of: feature, in: x)
-        case .batchtopk:
-            let pre = z + params[layout.b_enc.lowerBound + feature]
-            return pre > threshold ? max(pre, 0) : 0
-        case .relu:
-            return max(z + params[layout.b_enc.lowerBound + feature], 0)
-        case .jumprelu:
-            let pre = z + params[layout.b_enc.lowerBound + feature]
-            return pre > Foundation.exp(params[layout.log_threshold.lowerBound + feature]) ? pre : 0
-        case .gated:
-            let gate = z + params[layout.b_gate.lowerBound + feature]
-            let mag = z * Foundation.exp(params[layout.r_mag.lowerBound + feature]) + params[layout.b_mag.lowerBound + feature]
-            return gate > 0 ? max(mag, 0) : 0
         }
+        return latentRule(feature)(z)
+    }
+
+    /// Latent j's inference rule (every architecture but TopK, whose rule needs the whole row).
+    func latentRule(_ j: Int) -> LatentRule {
+        switch config.architecture {
+        case .topk: preconditionFailure("TopK has no per-latent rule")
+        case .relu: return LatentRule(bias: params[layout.b_enc.lowerBound + j])
+        case .batchtopk: return LatentRule(bias: params[layout.b_enc.lowerBound + j], cut: threshold)
+        case .jumprelu:
+            return LatentRule(bias: params[layout.b_enc.lowerBound + j],
+                              cut: Foundation.exp(params[layout.log_threshold.lowerBound + j]))
+        case .gated:
+            return LatentRule(bias: params[layout.b_mag.lowerBound + j], gain: Foundation.exp(params[layout.r_mag.lowerBound + j]),
+                              gateBias: params[layout.b_gate.lowerBound + j])
+        }
+    }
+}
+
+/// One latent's activation from z = W_enc,j·(x − b_dec): pre = gain·z + bias, kept where the gate
+/// z + gateBias is open (gated; always open otherwise), pre > cut (jumprelu's θ, batchtopk's
+/// threshold) and pre > 0 (the ReLU).
+struct LatentRule {
+    var bias: Float
+    var gain: Float = 1
+    var gateBias: Float = .infinity
+    var cut: Float = -.infinity
+
+    @inline(__always)
+    func callAsFunction(_ z: Float) -> Float {
+        let pre = gain * z + bias
+        return z + gateBias > 0 && pre > cut && pre > 0 ? pre : 0
     }
 }
