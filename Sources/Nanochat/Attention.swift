@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import Tensors
 
 /// Causal (optionally windowed) multi-head attention over a KV cache, one (batch row, head) pair
@@ -67,25 +66,8 @@ func attention(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointe
     let work = tasks * tq * min(start + tq, window + 1) * d
     if tasks > 1 && work >= 1 << 17 {
         // Tasks run side by side on the cores; each sgemm stays on its own thread.
-        singleThreadedBLAS { parallelFor(tasks, task) }
+        BLAS.withThreads(1) { parallelFor(tasks, task) }
     } else {
         for i in 0..<tasks { task(i) }
-    }
-}
-
-/// OpenBLAS's thread count is process-wide: attention sets it to 1 while its own tasks run on the
-/// cores. Nested or concurrent passes share one scope (counted), and the last one to leave
-/// restores the count the first one found.
-private let blasScope = Mutex<(depth: Int, saved: Int)>((0, 0))
-
-func singleThreadedBLAS(_ body: () -> Void) {
-    blasScope.withLock { s in
-        if s.depth == 0 { s.saved = BLAS.threads; BLAS.setThreads(1) }
-        s.depth += 1
-    }
-    body()
-    blasScope.withLock { s in
-        s.depth -= 1
-        if s.depth == 0 { BLAS.setThreads(s.saved) }
     }
 }

@@ -1,13 +1,56 @@
 import COpenBLAS
+import Foundation
 
 /// OpenBLAS runtime controls. The thread count starts at OpenBLAS's own choice, which follows
 /// `OPENBLAS_NUM_THREADS`; programs override it with their `--threads` flag.
 public enum BLAS {
-    /// Sets the number of threads OpenBLAS uses for every following call.
+    /// Sets the number of threads OpenBLAS uses for every following call. Waits while a
+    /// `withThreads` scope holds the count.
     public static func setThreads(_ n: Int) {
         precondition(n >= 1, "thread count must be >= 1, got \(n)")
+        scope.lock(); defer { scope.unlock() }
+        while scope.holders > 0 { scope.wait() }
         openblas_set_num_threads(Int32(n))
     }
+
+    /// Runs `body` with OpenBLAS's process-wide thread count held at `n`. Attention runs its own
+    /// tasks with single-threaded sgemms inside `withThreads(1)`; a bitwise comparison of two runs
+    /// holds the count so that no concurrent code changes it between them. Scopes asking the same
+    /// count share it; one asking another count waits until they have all left, and the last to
+    /// leave restores the count the first one found. Do not nest scopes of different counts.
+    public static func withThreads<R>(_ n: Int, _ body: () throws -> R) rethrows -> R {
+        precondition(n >= 1, "thread count must be >= 1, got \(n)")
+        scope.lock()
+        while scope.holders > 0 && scope.held != n { scope.wait() }
+        if scope.holders == 0 {
+            scope.saved = Int(openblas_get_num_threads())
+            scope.held = n
+            openblas_set_num_threads(Int32(n))
+        }
+        scope.holders += 1
+        scope.unlock()
+        defer {
+            scope.lock()
+            scope.holders -= 1
+            if scope.holders == 0 {
+                openblas_set_num_threads(Int32(scope.saved))
+                scope.broadcast()
+            }
+            scope.unlock()
+        }
+        return try body()
+    }
+
+    /// The state of `withThreads`, guarded by its own lock: OpenBLAS's count is global, so is this.
+    private final class ThreadScope: @unchecked Sendable {
+        let condition = NSCondition()
+        var holders = 0, held = 0, saved = 0
+        func lock() { condition.lock() }
+        func unlock() { condition.unlock() }
+        func wait() { condition.wait() }
+        func broadcast() { condition.broadcast() }
+    }
+    private static let scope = ThreadScope()
 
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import Tensors
 
@@ -59,10 +60,28 @@ import Tensors
     }
 
     @Test func threadCountCanBeSet() {
-        let before = BLAS.threads
-        BLAS.setThreads(1)
-        #expect(BLAS.threads == 1)
-        BLAS.setThreads(before)
+        BLAS.withThreads(2) {                       // no concurrent scope changes it meanwhile
+            BLAS.withThreads(2) { #expect(BLAS.threads == 2) }
+            #expect(BLAS.threads == 2)
+        }
         #expect(!BLAS.coreName.isEmpty)
+    }
+
+    /// Scopes asking different counts never overlap: each sees its own count throughout, even while
+    /// the other thread keeps asking for another one.
+    @Test func threadScopesOfDifferentCountsExclude() {
+        let seen = UnsafeMutableBufferPointer<Int>.allocate(capacity: 2)
+        seen.initialize(repeating: 0)
+        defer { seen.deallocate() }
+        parallelFor(2) { t in
+            let n = t + 1
+            for _ in 0..<50 {
+                BLAS.withThreads(n) {
+                    for _ in 0..<20 where BLAS.threads != n { seen[t] += 1 }
+                    usleep(50)
+                }
+            }
+        }
+        #expect(seen[0] == 0 && seen[1] == 0)
     }
 }
