@@ -12,31 +12,33 @@ extension SAE {
     /// bits — and all their entries ≥ T join. Every row then holds all its entries ≥ T, and the
     /// selection over the candidates is the selection over the batch. Memory O(B·k), not O(B·m).
     func batchTopKSelect(_ x: UnsafePointer<Float>, rows B: Int, candidates val: [Float], _ idx: [Int32], perRow: Int,
-                         chunk: Int, workspace: inout [Float]) -> (SparseActivations, Float?) {
+                         chunk: Int) -> (SparseActivations, Float?) {
         let d = config.dIn, m = config.dSAE, keep = config.k * B
         var values = val
         let bound = keep >= values.count ? -Float.infinity : kthLargest(&values, keep)
         // Per row, its candidates ≥ bound (flat index order throughout).
         var rowVal = [[Float]](repeating: [], count: B), rowIdx = [[Int32]](repeating: [], count: B)
-        var overflowChunks = Set<Int>()
+        var overflowChunks = Set<Int>(), overflow = [Bool](repeating: false, count: B)
         for b in 0..<B {
-            for t in (b * perRow) ..< ((b + 1) * perRow) where val[t] >= bound {
+            for t in (b * perRow) ..< ((b + 1) * perRow) where val[t] >= bound && val[t] > 0 {
                 rowVal[b].append(val[t]); rowIdx[b].append(idx[t])
             }
-            if perRow < m && rowVal[b].count == perRow { overflowChunks.insert(b / chunk) }
+            if perRow < m && rowVal[b].count == perRow { overflowChunks.insert(b / chunk); overflow[b] = true }
         }
+        let tile = min(m, Self.encoderLatentBlock)
+        var pre = [Float](repeating: 0, count: chunk * tile), xt = [Float](repeating: 0, count: chunk * d)
         for c in overflowChunks.sorted() {
             let c0 = c * chunk, n = min(chunk, B - c0)
-            workspace.withUnsafeMutableBufferPointer { ws in
-                let pre = ws.baseAddress!, xt = pre + chunk * m
-                encodeChunk(x + c0 * d, rows: n, xt: xt, pre: pre)
-                for b in c0 ..< c0 + n where rowVal[b].count == perRow {
-                    rowVal[b] = []; rowIdx[b] = []
-                    for j in 0..<m where pre[(b - c0) * m + j] >= bound {
-                        rowVal[b].append(pre[(b - c0) * m + j]); rowIdx[b].append(Int32(j))
+            for b in c0 ..< c0 + n where rowVal[b].count == perRow { rowVal[b] = []; rowIdx[b] = [] }
+            pre.withUnsafeMutableBufferPointer { pb in xt.withUnsafeMutableBufferPointer { xb in
+                forEachEncoderTile(x + c0 * d, rows: n, xt: xb.baseAddress!, pre: pb.baseAddress!) { lo, nb in
+                    for b in c0 ..< c0 + n where overflow[b] {
+                        for j in 0..<nb where pb[(b - c0) * nb + j] >= bound && pb[(b - c0) * nb + j] > 0 {
+                            rowVal[b].append(pb[(b - c0) * nb + j]); rowIdx[b].append(Int32(lo + j))
+                        }
                     }
                 }
-            }
+            } }
         }
         // The exact keep-th largest of what is left, then everything above it and, in flat order,
         // as many of its ties as fit.

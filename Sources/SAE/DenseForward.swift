@@ -24,7 +24,7 @@ extension SAE {
         let d = config.dIn, B = batch.rows
         let chunk = min(B, Self.denseRowChunk)
         var xt = [Float](repeating: 0, count: chunk * d)
-        for i in 0..<grads.count { grads[i] = 0 }
+        zeroInParallel(&grads)
         withPointers(params, &grads) { p, g in
             batch.withConstBuffer { xb in xt.withUnsafeMutableBufferPointer { xtb in
                 var c0 = 0

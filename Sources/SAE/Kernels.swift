@@ -96,3 +96,11 @@ func withPointers<R>(_ params: [Float], _ grads: inout [Float],
         grads.withUnsafeMutableBufferPointer { g in body(p.baseAddress!, g.baseAddress!) }
     }
 }
+
+/// x ← 0, the cores each taking a range.
+func zeroInParallel(_ x: inout [Float]) {
+    x.withUnsafeMutableBufferPointer { xb in
+        let base = UncheckedSendable(xb.baseAddress!)
+        parallelRanges(xb.count, grain: 1 << 16) { r in (base.value + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
+}

@@ -27,6 +27,10 @@ public struct SAE: Sendable {
     /// k_aux of them (`usesGatheredAuxK`), entry by entry beyond. Results agree either way (to float
     /// rounding); tests set it to 0 to take the entry-by-entry path.
     var auxGatheredDensity = 8
+    /// TopK/BatchTopK: each row's selection starts from margin × the ratio of the previous rows'
+    /// k-th largest to ‖x̃‖ (`topkSelect`). It changes how much work a row costs, never the result;
+    /// tests set extreme values to drive every row through its fallback.
+    var selectionMargin: Float = 0.9
 
     /// A freshly initialised SAE, as the anchors do it: decoder rows are random unit directions
     /// (norm 0.1 for the L1-type architectures, after Anthropic's April 2024 update), W_enc = W_decᵀ,
@@ -97,6 +101,16 @@ public struct SAE: Sendable {
         guard batch.columns == config.dIn else { throw SAEError.widthMismatch(expected: config.dIn, got: batch.columns) }
         guard batch.count > 0 else { throw SAEError.emptyBatch }
         try batch.withConstBuffer { x in
+            // x − x is 0 for finite x and NaN for ±inf and NaN: one vectorised pass, then the row.
+            var acc = SIMD8<Float>(), i = 0
+            let raw = UnsafeRawPointer(x.baseAddress!)
+            while i + 8 <= x.count {
+                let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                acc += v - v; i += 8
+            }
+            var tail: Float = 0
+            while i < x.count { tail += x[i] - x[i]; i += 1 }
+            if acc.sum() + tail == 0 { return }
             for i in 0..<x.count where !x[i].isFinite { throw SAEError.nonFiniteInput(row: i / config.dIn) }
         }
     }
@@ -156,15 +170,28 @@ extension SAE {
         return stats
     }
 
-    /// Σ_b ‖x_b − mean(x)‖² in Double.
+    /// Σ_b ‖x_b − mean(x)‖² in Double. Each thread owns a range of columns (two passes over the
+    /// rows: mean, then squares), and the columns add in order: the same bits for any thread count.
     func totalVariance(_ x: Tensor) -> Double {
         let d = x.columns, B = x.rows
-        var mean = [Double](repeating: 0, count: d)
-        for b in 0..<B { for i in 0..<d { mean[i] += Double(x.storage[b * d + i]) } }
-        var s = 0.0
-        for i in 0..<d { mean[i] /= Double(B) }
-        for b in 0..<B { for i in 0..<d { let t = Double(x.storage[b * d + i]) - mean[i]; s += t * t } }
-        return s
+        var perColumn = [Double](repeating: 0, count: d)
+        x.withConstBuffer { xb in perColumn.withUnsafeMutableBufferPointer { pc in
+            let box = UncheckedSendable((xb.baseAddress!, pc.baseAddress!))
+            parallelRanges(d, grain: 32) { r in
+                let (x, out) = box.value
+                let n = r.count, mean = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n), s = mean + n
+                defer { mean.deallocate() }
+                mean.initialize(repeating: 0, count: 2 * n)
+                for b in 0..<B { let row = x + b * d + r.lowerBound; for i in 0..<n { mean[i] += Double(row[i]) } }
+                for i in 0..<n { mean[i] /= Double(B) }
+                for b in 0..<B {
+                    let row = x + b * d + r.lowerBound
+                    for i in 0..<n { let t = Double(row[i]) - mean[i]; s[i] += t * t }
+                }
+                (out + r.lowerBound).update(from: s, count: n)
+            }
+        } }
+        return perColumn.reduce(0, +)
     }
 
     /// BatchTopK: θ ← θ + rate·(a_min − θ), initialised by the first batch's value. Call on every rank

@@ -71,97 +71,124 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
     }
 }
 
-/// Per-row top-k for TopK: the same set as `topKRows` (ties to the lower index), written in index order,
-/// but cheaper for k ≪ m. The k-th largest of the maxima of ~4k blocks is a lower bound t on the
-/// row's k-th largest (k blocks each hold an element ≥ t), so only the blocks whose maximum reaches t
-/// are scanned again, and only their elements ≥ t (about 2k) are ranked: one vectorised read of
-/// the row plus O(k) work, all in per-thread scratch (no allocation per row). With `bias`,
-/// pre ← pre + bias first (AuxK then reads the biased values).
-func topKWithBias(pre: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?, rows: Int, m: Int, k: Int,
-                  outIdx: UnsafeMutablePointer<Int32>, outVal: UnsafeMutablePointer<Float>, parallel: Bool = true) {
-    precondition(k >= 1 && k <= m, "topKWithBias: k = \(k) of \(m)")
-    let blockSize = max(1, m / (4 * k))
-    let blocks = (m + blockSize - 1) / blockSize       // ≥ k whatever m and k are
-    let box = UncheckedSendable((pre, bias, outIdx, outVal))
-    rowRanges(rows, grain: 8, parallel: parallel) { r in
-        let (pre, bias, outIdx, outVal) = box.value
-        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: m)
-        let candVal = UnsafeMutablePointer<Float>.allocate(capacity: m)
-        let candIdx = UnsafeMutablePointer<Int32>.allocate(capacity: m)
-        defer { maxima.deallocate(); scratch.deallocate(); candVal.deallocate(); candIdx.deallocate() }
-        var ratio = Float.nan       // the previous row's k-th largest / Σ of its block maxima
-        for b in r {
-            let row = pre + b * m
-            if let bias { for j in 0..<m { row[j] += bias[j] } }
-            var sumMax: Float = 0
-            for blk in 0..<blocks {
-                let lo = blk * blockSize
-                maxima[blk] = maximum(row + lo, min(blockSize, m - lo))
-                sumMax += maxima[blk]
-            }
-            // Elements ≥ t of the blocks whose maximum reaches t, in index order (branch-free
-            // compaction). If there are at least k of them, t ≤ the k-th largest, so they include the
-            // top k. Rows of a batch look alike: the previous row's k-th largest, rescaled by the
-            // rows' Σ of block maxima and lowered by 3%, usually is such a t and needs no selection;
-            // otherwise t = the k-th largest block maximum, which always is (k blocks reach it).
-            func gather(_ t: Float) -> Int {
-                var p = 0
-                for blk in 0..<blocks where maxima[blk] >= t {
-                    let lo = blk * blockSize
-                    for j in lo ..< min(m, lo + blockSize) {
-                        let v = row[j]
-                        candVal[p] = v; candIdx[p] = Int32(truncatingIfNeeded: j)
-                        p += v >= t ? 1 : 0
+/// Per-row top-k over values that arrive block by block of latents, in index order (the encoder's
+/// L2-sized tiles), keeping the same set as `topKRows` (ties to the lower index) restricted to the
+/// positive values. Row r holds, in index order, every value above its threshold t_r. Two kinds of
+/// threshold:
+/// - proven: 0 at first (only positives survive the ReLU); when the list is full it shrinks to its
+///   own top k and t_r becomes their smallest. Those k are in the row, so its k-th largest is ≥ t_r,
+///   and a later value equal to t_r loses the tie to an earlier one: only values > t_r may join.
+/// - estimated: the caller starts t_r > 0 from rows it has already selected. If at least k values
+///   beat it, the row's k-th largest is > t_r and the list holds the exact top k; if not, `finish`
+///   says so and the caller selects the row again from a proven start. The estimate decides only
+///   how much work the row costs, never what it selects.
+struct StreamingTopK {
+    let k: Int, capacity: Int
+    let value: UnsafeMutablePointer<Float>      // [rows, capacity]
+    let index: UnsafeMutablePointer<Int32>      // [rows, capacity]
+    let count: UnsafeMutablePointer<Int>        // [rows]
+    let threshold: UnsafeMutablePointer<Float>  // [rows]
+
+    /// Capacity of a row's list: room for k plus as many again before a shrink.
+    static func capacity(k: Int) -> Int { 2 * k + 64 }
+
+    /// Starts row r empty with threshold t (0: proven; > 0: an estimate).
+    @inline(__always)
+    func start(row r: Int, threshold t: Float) { count[r] = 0; threshold[r] = t }
+
+    /// Scratch floats a thread needs for rows whose tiles have up to `tile` latents.
+    func scratchCount(tile: Int) -> Int { max(capacity, tile) }
+
+    /// Offers row r's values v[0..<n], latents lo..<lo+n. `scratch` holds `scratchCount` floats.
+    @inline(__always)
+    func offer(row r: Int, _ v: UnsafePointer<Float>, _ n: Int, lo: Int, scratch: UnsafeMutablePointer<Float>) {
+        let vals = value + r * capacity, idxs = index + r * capacity
+        var t = threshold[r], c = count[r]
+        if c == 0 && t == 0 {
+            // A proven start: about half of the row's first values are positive. One selection over
+            // those gives the tile's own top k and a useful threshold at once (filling the list
+            // and shrinking it, capacity − k at a time, would take several).
+            var p = 0
+            for j in 0..<n { let x = v[j]; scratch[p] = x; p += x > 0 ? 1 : 0 }
+            if p > k {
+                let kth = kthLargest(scratch, count: p, k)
+                var ties = k
+                for j in 0..<n where v[j] > kth { ties -= 1 }
+                for j in 0..<n {
+                    let x = v[j]
+                    if x > kth || (x == kth && ties > 0) {
+                        if x == kth { ties -= 1 }
+                        vals[c] = x; idxs[c] = Int32(truncatingIfNeeded: lo + j); c += 1
                     }
                 }
-                return p
+                t = kth
+            } else {
+                for j in 0..<n where v[j] > 0 { vals[c] = v[j]; idxs[c] = Int32(truncatingIfNeeded: lo + j); c += 1 }
             }
-            var p = ratio.isFinite && sumMax > 0 ? gather(0.97 * ratio * sumMax) : 0
-            if p < k {
-                scratch.update(from: maxima, count: blocks)
-                p = gather(kthLargest(scratch, count: blocks, k))
+            threshold[r] = t; count[r] = c
+            return
+        }
+        var tv = SIMD8<Float>(repeating: t)
+        let raw = UnsafeRawPointer(v)
+        var i = 0
+        // Eight at a time: most blocks of eight hold nothing above t (one compare, one test).
+        while i < n {
+            let lanes = min(8, n - i)
+            if lanes == 8 {
+                let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+                if !any(x .> tv) { i += 8; continue }
             }
-            // The exact k-th largest among the candidates; keep everything above it and, in index
-            // order, as many of its ties as fit.
-            scratch.update(from: candVal, count: p)
-            let kth = kthLargest(scratch, count: p, k)
-            ratio = sumMax > 0 ? kth / sumMax : .nan
-            var equalBudget = k
-            for c in 0..<p where candVal[c] > kth { equalBudget -= 1 }
-            var o = b * k
-            for c in 0..<p {
-                let v = candVal[c]
-                if v > kth || (v == kth && equalBudget > 0) {
-                    if v == kth { equalBudget -= 1 }
-                    outVal[o] = v; outIdx[o] = candIdx[c]; o += 1
+            for l in 0..<lanes where v[i + l] > t {
+                if c == capacity {
+                    (c, t) = shrink(vals, idxs, c, scratch: scratch)
+                    tv = SIMD8(repeating: t)
+                    if !(v[i + l] > t) { continue }
                 }
+                vals[c] = v[i + l]; idxs[c] = Int32(truncatingIfNeeded: lo + i + l); c += 1
+            }
+            i += lanes
+        }
+        threshold[r] = t; count[r] = c
+    }
+
+    /// Row r's top k (fewer if fewer values are positive), in index order, to out[0..<k]; unused
+    /// slots get value 0. Returns the k-th largest, or nil when fewer than k values beat the start:
+    /// from an estimated start the row must then be selected again (`started` is that start).
+    @discardableResult
+    func finish(row r: Int, started: Float, outVal: UnsafeMutablePointer<Float>, outIdx: UnsafeMutablePointer<Int32>,
+                scratch: UnsafeMutablePointer<Float>) -> Float? {
+        let vals = value + r * capacity, idxs = index + r * capacity
+        var c = count[r], kth: Float? = nil
+        if c >= k {
+            if c > k { (c, _) = shrink(vals, idxs, c, scratch: scratch) }
+            kth = vals[0]
+            for t in 1..<c { kth = min(kth!, vals[t]) }
+        } else if started > 0 {
+            return nil
+        }
+        outVal.update(from: vals, count: c); outIdx.update(from: idxs, count: c)
+        (outVal + c).update(repeating: 0, count: k - c); (outIdx + c).update(repeating: 0, count: k - c)
+        return kth
+    }
+
+    /// Keeps the top k of a list of c > k (values above the k-th largest, then its ties in index
+    /// order), order kept; returns k and the k-th largest.
+    private func shrink(_ vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>, _ c: Int,
+                        scratch: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
+        scratch.update(from: vals, count: c)
+        let kth = kthLargest(scratch, count: c, k)
+        var ties = k
+        for t in 0..<c where vals[t] > kth { ties -= 1 }
+        var o = 0
+        for t in 0..<c {
+            let v = vals[t]
+            if v > kth || (v == kth && ties > 0) {
+                if v == kth { ties -= 1 }
+                vals[o] = v; idxs[o] = idxs[t]; o += 1
             }
         }
+        return (o, kth)
     }
-}
-
-/// max of x[0..<n] (n ≥ 1), eight lanes at a time.
-@inline(__always)
-func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var j = 0
-    var best = -Float.infinity
-    if n >= 8 {
-        let raw = UnsafeRawPointer(x)
-        var acc = raw.loadUnaligned(as: SIMD8<Float>.self)
-        j = 8
-        while j + 8 <= n {
-            let v = raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self)
-            acc.replace(with: v, where: v .> acc)      // a compare and a blend (pointwiseMax goes lane by lane)
-            j += 8
-        }
-        // Halving the lanes (SIMD's own .max() is a branchy lane loop).
-        var a4 = acc.lowHalf
-        a4.replace(with: acc.highHalf, where: acc.highHalf .> a4)
-        best = max(max(a4[0], a4[1]), max(a4[2], a4[3]))
-    }
-    while j < n { best = max(best, x[j]); j += 1 }
-    return best
 }
 
 /// `parallelRanges`, or the whole range on this thread when `parallel` is false (callers that are

@@ -34,15 +34,20 @@ struct TopKSelection {
 }
 
 extension SAE {
-    /// Rows of the encoder computed per sgemm: bounds the [rows, m] pre-activation buffer (topk).
+    /// Rows of the encoder computed per sgemm: W_enc is packed once per row chunk, so fewer, taller
+    /// chunks pack less.
     static var encoderRowChunk: Int { 256 }
+    /// Latents per sgemm within a row chunk: the [256, 512] pre-activation tile (512 KB) is still in
+    /// L2 when the selection reads it.
+    static var encoderLatentBlock: Int { 512 }
 
     /// Encoder plus selection on the raw batch x [B,d] (x̃ = x − b_dec is formed per row chunk).
-    /// Both architectures stream row chunks, so only O(B·k) survives the encoder: TopK keeps each
-    /// row's top k, BatchTopK each row's top 4k as candidates for its batch-wide selection
-    /// (`batchTopKSelect`). With `encoderWorkers` > 1, each worker takes a contiguous slice of rows and
-    /// runs its own sgemm calls + selection on its own chunk buffer (it stays in its cache, and there
-    /// are no hand-offs between BLAS's threads and ours); run BLAS single-threaded then.
+    /// Each row chunk is encoded tile by tile of latents, and each tile goes straight into the rows'
+    /// streaming selections (`StreamingTopK`): TopK keeps each row's top k, BatchTopK each row's top
+    /// 4k as candidates for its batch-wide selection (`batchTopKSelect`), AuxK copies the dead
+    /// latents' pre-activations out of the tile. No [rows, m] buffer exists. With `encoderWorkers` > 1,
+    /// each worker takes a contiguous slice of row chunks with its own tiles and calls sgemm itself
+    /// (no hand-offs between BLAS's threads and ours); run BLAS single-threaded then.
     func topkSelect(_ x: UnsafePointer<Float>, rows B: Int, deadMask: [Bool]?) -> TopKSelection {
         let d = config.dIn, m = config.dSAE, k = config.k
         let batchTopK = config.architecture == .batchtopk
@@ -51,53 +56,122 @@ extension SAE {
         let nDead = deadIdx.count
         let kAux = min(config.effectiveAuxK, nDead)
         let useAux = kAux > 0 && config.auxAlpha > 0
-        let chunk = min(B, Self.encoderRowChunk)
+        let chunk = min(B, Self.encoderRowChunk), tile = min(m, Self.encoderLatentBlock)
         // Workers take whole chunks, so every chunk (and so every sgemm call) is the same for any
         // worker count: results are bitwise independent of `encoderWorkers`.
         let chunks = (B + chunk - 1) / chunk
         let workers = max(1, min(encoderWorkers, chunks))
         let rowsPerWorker = (chunks + workers - 1) / workers * chunk
+        let capacity = StreamingTopK.capacity(k: perRow)
+        // The dead latents of tile t are deadIdx[deadStart[t] ..< deadStart[t + 1]] (deadIdx ascends).
+        let tiles = (m + tile - 1) / tile
+        let deadStart = (0...tiles).map { t in deadIdx.firstIndex { Int($0) >= t * tile } ?? nDead }
 
         var topVal = [Float](repeating: 0, count: B * perRow)
         var topIdx = [Int32](repeating: 0, count: B * perRow)
         var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
         var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
-        // Every worker's chunk buffers, allocated here (not in the workers' threads, whose malloc
-        // arenas would keep them) so that later temporaries of the step reuse the memory.
-        // Not zeroed: every element is written (b_enc, then the product with beta = 1; x̃) before it is read.
-        let perWorker = chunk * m + chunk * d
+        // Every worker's buffers, allocated here (not in the workers' threads, whose malloc arenas
+        // would keep them) so that later temporaries of the step reuse the memory. Not zeroed: every
+        // element is written before it is read.
+        let perWorker = chunk * tile + chunk * d + chunk * capacity + 3 * chunk + (useAux ? chunk * nDead : 0)
         var workspace = [Float](unsafeUninitializedCapacity: workers * perWorker) { _, n in n = workers * perWorker }
+        var candIdx = [Int32](unsafeUninitializedCapacity: workers * chunk * capacity) { _, n in n = workers * chunk * capacity }
+        var candCount = [Int](repeating: 0, count: workers * chunk)
+        let allDead = (0..<nDead).map { Int32($0) }
 
-        params.withUnsafeBufferPointer { pp in
         topVal.withUnsafeMutableBufferPointer { tv in topIdx.withUnsafeMutableBufferPointer { ti in
         auxVal.withUnsafeMutableBufferPointer { av in auxIdx.withUnsafeMutableBufferPointer { ai in
-        workspace.withUnsafeMutableBufferPointer { ws in
-            let box = UncheckedSendable((tv.baseAddress!, ti.baseAddress!, av.baseAddress, ai.baseAddress, ws.baseAddress!))
+        workspace.withUnsafeMutableBufferPointer { ws in candIdx.withUnsafeMutableBufferPointer { ci in
+        candCount.withUnsafeMutableBufferPointer { cc in deadIdx.withUnsafeBufferPointer { di in
+            let box = UncheckedSendable((tv.baseAddress!, ti.baseAddress!, av.baseAddress, ai.baseAddress, ws.baseAddress!,
+                                         ci.baseAddress!, cc.baseAddress!, di.baseAddress))
             let encodeRows = { (w: Int) in
-                let (tv, ti, av, ai, ws) = box.value
-                let pre = ws + w * perWorker, xt = pre + chunk * m
+                let (tv, ti, av, ai, ws, ci, cc, dead) = box.value
+                let pre = ws + w * perWorker, xt = pre + chunk * tile, candVal = xt + chunk * d
+                let thresholds = candVal + chunk * capacity, started = thresholds + chunk, norms = started + chunk
+                let deadPre = norms + chunk
+                let select = StreamingTopK(k: perRow, capacity: capacity, value: candVal, index: ci + w * chunk * capacity,
+                                           count: cc + w * chunk, threshold: thresholds)
+                let scratchCount = select.scratchCount(tile: tile)
+                // Rows r with start[r] ≥ 0 take part; each starts at its threshold.
+                // Returns, per row, the k-th largest / ‖x̃_b‖ (0 where unknown) and the rows to select again.
+                func selectRows(_ c0: Int, _ n: Int, start: (Int) -> Float?, out: Bool) -> (ratio: Float, failed: [Int]) {
+                    forEachEncoderTile(x + c0 * d, rows: n, xt: xt, pre: pre) { lo, nb in
+                        rowRanges(n, grain: 16, parallel: workers == 1) { r in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                            defer { scratch.deallocate() }
+                            let t = lo / tile
+                            for b in r {
+                                if lo == 0 {
+                                    norms[b] = dot(xt + b * d, xt + b * d, d).squareRoot()
+                                    let s = start(b).map { $0 * norms[b] } ?? -1
+                                    started[b] = s
+                                    if s >= 0 { select.start(row: b, threshold: s) }
+                                }
+                                if started[b] < 0 { continue }
+                                select.offer(row: b, pre + b * nb, nb, lo: lo, scratch: scratch)
+                                // AuxK: the dead latents' pre-activations, gathered per row.
+                                if useAux {
+                                    for q in deadStart[t] ..< deadStart[t + 1] {
+                                        deadPre[b * nDead + q] = pre[b * nb + Int(dead![q]) - lo]
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    var ratios = [Float](repeating: 0, count: n), failed = [Bool](repeating: false, count: n)
+                    ratios.withUnsafeMutableBufferPointer { rb in failed.withUnsafeMutableBufferPointer { fb in
+                        let out2 = UncheckedSendable((rb.baseAddress!, fb.baseAddress!))
+                        rowRanges(n, grain: 16, parallel: workers == 1) { r in
+                            let (ratio, failed) = out2.value
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+                            let sinkVal = UnsafeMutablePointer<Float>.allocate(capacity: perRow)
+                            let sinkIdx = UnsafeMutablePointer<Int32>.allocate(capacity: perRow)
+                            defer { scratch.deallocate(); sinkVal.deallocate(); sinkIdx.deallocate() }
+                            for b in r where started[b] >= 0 {
+                                let kth = select.finish(row: b, started: started[b],
+                                                        outVal: out ? tv + (c0 + b) * perRow : sinkVal,
+                                                        outIdx: out ? ti + (c0 + b) * perRow : sinkIdx, scratch: scratch)
+                                if let kth, norms[b] > 0 { ratio[b] = kth / norms[b] }
+                                failed[b] = kth == nil && started[b] > 0
+                            }
+                        }
+                    } }
+                    let known = ratios.filter { $0 > 0 }
+                    return (known.isEmpty ? 0 : known.reduce(0, +) / Float(known.count), (0..<n).filter { failed[$0] })
+                }
+                // The threshold of a row is estimated from the rows before it as margin · ratio · ‖x̃_b‖,
+                // ratio = their k-th largest / ‖x̃‖. A pilot of a few rows (selected from a proven start,
+                // results discarded) gives the first ratio; a chunk with rows to select again lowers the margin.
                 var c0 = w * rowsPerWorker
                 let end = min(B, c0 + rowsPerWorker)
+                var ratio = c0 < end ? selectRows(c0, min(8, end - c0), start: { _ in 0 }, out: false).ratio : 0
+                var margin = selectionMargin
                 while c0 < end {
-                    let n = min(chunk, end - c0)
-                    encodeChunk(x + c0 * d, rows: n, xt: xt, pre: pre)
-                    topKWithBias(pre: pre, bias: nil, rows: n, m: m, k: perRow, outIdx: ti + c0 * perRow,
-                                 outVal: tv + c0 * perRow, parallel: workers == 1)
+                    let n = min(chunk, end - c0), estimate = margin * ratio
+                    let (chunkRatio, failed) = selectRows(c0, n, start: { _ in estimate }, out: true)
+                    if !failed.isEmpty {
+                        let again = Set(failed)
+                        _ = selectRows(c0, n, start: { again.contains($0) ? 0 : nil }, out: true)
+                        margin *= 0.9
+                    }
+                    if chunkRatio > 0 { ratio = chunkRatio }
                     if useAux {
-                        // The k_aux largest dead pre-activations of each row (AuxK).
-                        selectLargest(pre: pre, m: m, rows: n, candidates: deadIdx, k: kAux, outIdx: ai! + c0 * kAux,
-                                      outVal: av! + c0 * kAux, parallel: workers == 1)
+                        // The k_aux largest dead pre-activations of each row (AuxK), as dead ordinals.
+                        selectLargest(pre: deadPre, m: nDead, rows: n, candidates: allDead, k: kAux,
+                                      outIdx: ai! + c0 * kAux, outVal: av! + c0 * kAux, parallel: workers == 1)
+                        for t in c0 * kAux ..< (c0 + n) * kAux { ai![t] = dead![Int(ai![t])] }
                     }
                     c0 += n
                 }
             }
             if workers == 1 { encodeRows(0) } else { parallelFor(workers) { encodeRows($0) } }
-        } } } } } }
+        } } } } } } } }
 
         var main: SparseActivations, minKept: Float? = nil
         if batchTopK {
-            (main, minKept) = batchTopKSelect(x, rows: B, candidates: topVal, topIdx, perRow: perRow, chunk: chunk,
-                                              workspace: &workspace)
+            (main, minKept) = batchTopKSelect(x, rows: B, candidates: topVal, topIdx, perRow: perRow, chunk: chunk)
         } else {
             main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k)
         }
@@ -105,20 +179,28 @@ extension SAE {
         return TopKSelection(main: main, aux: aux, minKept: minKept)
     }
 
-    /// pre [n,m] = (x[n,d] − b_dec)·(W_encᵀ[m,d])ᵀ + b_enc, with x̃ formed in xt [n,d]. pre starts as b_enc
-    /// in every row and the product adds to it (beta = 1), so the bias costs no pass of its own.
-    func encodeChunk(_ x: UnsafePointer<Float>, rows n: Int, xt: UnsafeMutablePointer<Float>,
-                     pre: UnsafeMutablePointer<Float>) {
-        let d = config.dIn, m = config.dSAE
+    /// Encodes rows x[0..<n] tile by tile of latents: for each tile lo..<lo+nb, pre [n, nb] =
+    /// (x − b_dec)·W_enc[lo..<lo+nb]ᵀ + b_enc[lo..<lo+nb], then `body(lo, nb)`. x̃ is formed once in
+    /// xt [n,d]; pre starts as b_enc in every row and the product adds to it (beta = 1), so the bias
+    /// costs no pass of its own. The same rows give the same calls, so the same bits.
+    func forEachEncoderTile(_ x: UnsafePointer<Float>, rows n: Int, xt: UnsafeMutablePointer<Float>,
+                            pre: UnsafeMutablePointer<Float>, _ body: (_ lo: Int, _ nb: Int) -> Void) {
+        let d = config.dIn, m = config.dSAE, tile = min(m, Self.encoderLatentBlock)
         params.withUnsafeBufferPointer { pp in
             let p = pp.baseAddress!
-            let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound, b_dec = p + layout.b_dec.lowerBound
+            let W_encT = p + layout.W_enc.lowerBound, b_enc = p + layout.b_enc.lowerBound
+            let b_dec = p + layout.b_dec.lowerBound
             for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[r * d + i] - b_dec[i] } }
-            for r in 0..<n { (pre + r * m).update(from: b_enc, count: m) }
-            if n == 1 {     // one row (a decoded token): gemv streams W_enc once, sgemm would pack it
-                sgemv(.none, m: m, n: d, a: W_encT, lda: d, x: xt, beta: 1, y: pre)
-            } else {
-                sgemm(.none, .transposed, m: n, n: m, k: d, a: xt, lda: d, b: W_encT, ldb: d, beta: 1, c: pre, ldc: m)
+            for lo in stride(from: 0, to: m, by: tile) {
+                let nb = min(tile, m - lo)
+                for r in 0..<n { (pre + r * nb).update(from: b_enc + lo, count: nb) }
+                if n == 1 {     // one row (a decoded token): gemv streams W_enc once, sgemm would pack it
+                    sgemv(.none, m: nb, n: d, a: W_encT + lo * d, lda: d, x: xt, beta: 1, y: pre)
+                } else {
+                    sgemm(.none, .transposed, m: n, n: nb, k: d, a: xt, lda: d, b: W_encT + lo * d, ldb: d,
+                          beta: 1, c: pre, ldc: nb)
+                }
+                body(lo, nb)
             }
         }
     }
@@ -136,7 +218,7 @@ extension SAE {
         for j in sel.main.idx { stats.firingCounts[Int(j)] += 1 }
         stats.l0 = Double(sel.main.count) / Double(B)
 
-        for i in 0..<grads.count { grads[i] = 0 }
+        zeroInParallel(&grads)
         var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
         let sse: Double
         if dense {

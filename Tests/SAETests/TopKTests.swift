@@ -84,34 +84,93 @@ import Tensors
         #expect(abs(Double(stats.minKeptActivation!) - minKept) <= 1e-5)
     }
 
-    /// The fused bias + selection kernel picks the same latents as `topKRows`,
-    /// including ties (values quantised so many are equal) and k near m.
-    @Test(arguments: [(1000, 1), (1000, 7), (256, 32), (50, 50), (4096, 32)])
-    func fusedSelectionMatchesTopKRows(_ m: Int, _ k: Int) {
+    /// The streaming selection keeps, per row, the positive part of `topKRows`'s set (ties to the lower
+    /// index; values quantised so many are equal), whatever the tile width, from a proven start and
+    /// from estimated starts too low (many shrinks) or too high (`finish` reports the row).
+    @Test(arguments: [(1000, 1, 100), (1000, 7, 512), (256, 32, 64), (50, 50, 16), (4096, 32, 512), (700, 12, 7)])
+    func streamingSelectionMatchesTopKRows(_ m: Int, _ k: Int, _ tile: Int) {
         var rng = Xoshiro256(seed: UInt64(m * 100 + k))
         let rows = 9
         var pre = (0 ..< rows * m).map { _ in (rng.nextGaussian() * 4).rounded() / 4 }
-        let bias = (0..<m).map { _ in (rng.nextGaussian() * 2).rounded() / 4 }
-        var biased = pre
-        for b in 0..<rows { for j in 0..<m { biased[b * m + j] += bias[j] } }
-        var v1 = [Float](repeating: 0, count: rows * k), i1 = [Int32](repeating: 0, count: rows * k)
-        var v2 = v1, i2 = i1
-        biased.withUnsafeBufferPointer { x in v1.withUnsafeMutableBufferPointer { v in i1.withUnsafeMutableBufferPointer { i in
+        for j in 0..<m { pre[j] = -abs(pre[j]) }                       // row 0: nothing positive
+        for j in 0..<m where j % 3 != 0 { pre[m + j] = -1 }             // row 1: about m/3 positive
+        var refVal = [Float](repeating: 0, count: rows * k), refIdx = [Int32](repeating: 0, count: rows * k)
+        pre.withUnsafeBufferPointer { x in refVal.withUnsafeMutableBufferPointer { v in refIdx.withUnsafeMutableBufferPointer { i in
             topKRows(x, n: m, k: k, values: v, indices: i)
         } } }
-        pre.withUnsafeMutableBufferPointer { p in bias.withUnsafeBufferPointer { bb in
-            v2.withUnsafeMutableBufferPointer { v in i2.withUnsafeMutableBufferPointer { i in
-                topKWithBias(pre: p.baseAddress!, bias: bb.baseAddress!, rows: rows, m: m, k: k,
-                             outIdx: i.baseAddress!, outVal: v.baseAddress!)
-            } }
-        } }
-        // Same set per row (the fused kernel writes it in index order).
+        let capacity = StreamingTopK.capacity(k: k)
+        let value = UnsafeMutablePointer<Float>.allocate(capacity: rows * capacity)
+        let index = UnsafeMutablePointer<Int32>.allocate(capacity: rows * capacity)
+        let count = UnsafeMutablePointer<Int>.allocate(capacity: rows), threshold = UnsafeMutablePointer<Float>.allocate(capacity: rows)
+        let select = StreamingTopK(k: k, capacity: capacity, value: value, index: index, count: count, threshold: threshold)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: select.scratchCount(tile: tile))
+        defer { value.deallocate(); index.deallocate(); count.deallocate(); threshold.deallocate(); scratch.deallocate() }
         for b in 0..<rows {
-            let a = zip(i1[b * k ..< (b + 1) * k], v1[b * k ..< (b + 1) * k]).sorted { $0.0 < $1.0 }
-            let c = zip(i2[b * k ..< (b + 1) * k], v2[b * k ..< (b + 1) * k]).sorted { $0.0 < $1.0 }
-            #expect(a.map(\.0) == c.map(\.0) && a.map(\.1) == c.map(\.1), "row \(b)")
+            let positive = zip(refIdx[b * k ..< (b + 1) * k], refVal[b * k ..< (b + 1) * k]).filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
+            let kth = positive.count == k ? positive.map(\.1).min()! : 0
+            // Starts: proven, an estimate below the k-th largest, one above it.
+            for start: Float in [0, kth > 0 ? 0.8 * kth : 0, kth > 0 ? 1.3 * kth : 0.5] {
+                select.start(row: b, threshold: start)
+                pre.withUnsafeBufferPointer { p in
+                    for lo in stride(from: 0, to: m, by: tile) {
+                        select.offer(row: b, p.baseAddress! + b * m + lo, min(tile, m - lo), lo: lo, scratch: scratch)
+                    }
+                }
+                var v = [Float](repeating: -1, count: k), i = [Int32](repeating: -1, count: k)
+                let found = v.withUnsafeMutableBufferPointer { vb in i.withUnsafeMutableBufferPointer { ib in
+                    select.finish(row: b, started: start, outVal: vb.baseAddress!, outIdx: ib.baseAddress!, scratch: scratch)
+                } }
+                if start > 0 && positive.filter({ $0.1 > start }).count < k {
+                    #expect(found == nil, "row \(b) start \(start): too high a start must be reported")
+                    continue
+                }
+                let got = zip(i, v).filter { $0.1 > 0 }
+                #expect(got.map(\.0) == positive.map(\.0) && got.map(\.1) == positive.map(\.1), "row \(b) start \(start) tile \(tile)")
+                #expect(v[got.count...].allSatisfy { $0 == 0 })
+                if positive.count == k { #expect(found == kth) }
+            }
         }
-        #expect(pre == biased, "pre must hold pre + bias afterwards")
+    }
+
+    /// The estimated starts of `topkSelect` change no bit of the selection: far too low (every row
+    /// shrinks its list many times) or far too high (every row is selected again from a proven
+    /// start), for both architectures, with AuxK, over several chunks and a partial tile; and the
+    /// selection is `topKRows` of the dense pre-activations.
+    @Test(arguments: [Architecture.topk, .batchtopk])
+    func selectionIndependentOfEstimates(_ arch: Architecture) throws {
+        var rng = Xoshiro256(seed: 11)
+        var config = SAEConfig(architecture: arch, dIn: 24, dSAE: 1100, k: 9)
+        config.auxK = 20
+        var sae = try SAE(config: config, rng: &rng)
+        var x = Tensor.randomNormal(shape: [600, 24], rng: &rng)
+        for i in 0..<24 { x.storage[5 * 24 + i] *= 30; x.storage[6 * 24 + i] *= 0.01 }   // a loud and a quiet row
+        try sae.initializeDecoderBias(from: x)
+        for i in sae.layout.b_enc { sae.params[i] = 0.1 * rng.nextGaussian() }
+        let dead = (0..<1100).map { $0 % 7 == 0 }
+        let base = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
+        for margin: Float in [0.01, 1000] {
+            sae.selectionMargin = margin
+            let s = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
+            #expect(s.main.start == base.main.start && s.main.idx == base.main.idx && s.main.val == base.main.val, "margin \(margin)")
+            #expect(s.aux?.idx == base.aux?.idx && s.aux?.val == base.aux?.val && s.minKept == base.minKept)
+        }
+        guard arch == .topk else { return }
+        // Against topKRows over the dense pre-activations (another sgemm: values to 1e-5).
+        let b_dec = Array(sae.params[sae.layout.b_dec]), b_enc = Array(sae.params[sae.layout.b_enc])
+        let xt = Tensor(shape: [600, 24], storage: (0 ..< 600 * 24).map { x.storage[$0] - b_dec[$0 % 24] })
+        let W = Tensor(shape: [1100, 24], storage: Array(sae.params[sae.layout.W_enc]))
+        var pre = matmul(xt, W, .none, .transposed)
+        for b in 0..<600 { for j in 0..<1100 { pre.storage[b * 1100 + j] += b_enc[j] } }
+        var v = [Float](repeating: 0, count: 600 * 9), i = [Int32](repeating: 0, count: 600 * 9)
+        pre.withConstBuffer { p in v.withUnsafeMutableBufferPointer { vb in i.withUnsafeMutableBufferPointer { ib in
+            topKRows(p, n: 1100, k: 9, values: vb, indices: ib)
+        } } }
+        for b in 0..<600 {
+            let want = zip(i[b * 9 ..< (b + 1) * 9], v[b * 9 ..< (b + 1) * 9]).filter { $0.1 > 0 }.sorted { $0.0 < $1.0 }
+            let lo = base.main.start[b], hi = base.main.start[b + 1]
+            #expect(Array(base.main.idx[lo..<hi]) == want.map(\.0), "row \(b)")
+            #expect(zip(base.main.val[lo..<hi], want.map(\.1)).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
     }
 
     /// AuxK's selection: per row, the k largest positive values among the candidate latents (ties to
