@@ -38,23 +38,40 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
     for i in 0..<n { y[i] += alpha * x[i] }
 }
 
-/// Returns g·w and adds scale·g to y, in one pass over g.
+/// y += Σ_e a[e]·x_e and z += Σ_e c[e]·u_e over `count` entries, each sum in entry order (the same
+/// bits as one axpy per entry), 32 columns at a time: y and z are loaded and stored once per
+/// segment, not once per entry.
 @inline(__always)
-func dotAndAxpy(_ g: UnsafePointer<Float>, _ w: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>,
-                scale: Float, _ n: Int) -> Float {
-    var acc = SIMD8<Float>()
-    let rg = UnsafeRawPointer(g), rw = UnsafeRawPointer(w), ry = UnsafeMutableRawPointer(y)
+func addWeightedRows(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ x: UnsafePointer<UnsafePointer<Float>>,
+                     _ z: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, _ u: UnsafePointer<UnsafePointer<Float>>,
+                     count: Int, _ n: Int) {
+    typealias V = SIMD8<Float>
     var i = 0
-    while i + 8 <= n {
-        let gv = rg.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        acc += gv * rw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        let yv = ry.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-        ry.storeBytes(of: yv + scale * gv, toByteOffset: 4 * i, as: SIMD8<Float>.self)
-        i += 8
+    while i + 32 <= n {
+        let ry = UnsafeMutableRawPointer(y + i), rz = UnsafeMutableRawPointer(z + i)
+        var y0 = ry.loadUnaligned(as: V.self), y1 = ry.loadUnaligned(fromByteOffset: 32, as: V.self)
+        var y2 = ry.loadUnaligned(fromByteOffset: 64, as: V.self), y3 = ry.loadUnaligned(fromByteOffset: 96, as: V.self)
+        var z0 = rz.loadUnaligned(as: V.self), z1 = rz.loadUnaligned(fromByteOffset: 32, as: V.self)
+        var z2 = rz.loadUnaligned(fromByteOffset: 64, as: V.self), z3 = rz.loadUnaligned(fromByteOffset: 96, as: V.self)
+        for e in 0..<count {
+            let rx = UnsafeRawPointer(x[e] + i), ru = UnsafeRawPointer(u[e] + i), ae = a[e], ce = c[e]
+            y0 += ae * rx.loadUnaligned(as: V.self); y1 += ae * rx.loadUnaligned(fromByteOffset: 32, as: V.self)
+            y2 += ae * rx.loadUnaligned(fromByteOffset: 64, as: V.self); y3 += ae * rx.loadUnaligned(fromByteOffset: 96, as: V.self)
+            z0 += ce * ru.loadUnaligned(as: V.self); z1 += ce * ru.loadUnaligned(fromByteOffset: 32, as: V.self)
+            z2 += ce * ru.loadUnaligned(fromByteOffset: 64, as: V.self); z3 += ce * ru.loadUnaligned(fromByteOffset: 96, as: V.self)
+        }
+        ry.storeBytes(of: y0, as: V.self); ry.storeBytes(of: y1, toByteOffset: 32, as: V.self)
+        ry.storeBytes(of: y2, toByteOffset: 64, as: V.self); ry.storeBytes(of: y3, toByteOffset: 96, as: V.self)
+        rz.storeBytes(of: z0, as: V.self); rz.storeBytes(of: z1, toByteOffset: 32, as: V.self)
+        rz.storeBytes(of: z2, toByteOffset: 64, as: V.self); rz.storeBytes(of: z3, toByteOffset: 96, as: V.self)
+        i += 32
     }
-    var s = acc.sum()
-    while i < n { s += g[i] * w[i]; y[i] += scale * g[i]; i += 1 }
-    return s
+    while i < n {
+        var yi = y[i], zi = z[i]
+        for e in 0..<count { yi += a[e] * x[e][i]; zi += c[e] * u[e][i] }
+        y[i] = yi; z[i] = zi
+        i += 1
+    }
 }
 
 /// out[b, :] = x[b, :] − v  for B rows of n (x̃ = x − b_dec).

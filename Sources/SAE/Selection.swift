@@ -131,23 +131,33 @@ struct StreamingTopK {
         var tv = SIMD8<Float>(repeating: t)
         let raw = UnsafeRawPointer(v)
         var i = 0
-        // Eight at a time: most blocks of eight hold nothing above t (one compare, one test).
-        while i < n {
-            let lanes = min(8, n - i)
-            if lanes == 8 {
-                let x = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-                if !any(x .> tv) { i += 8; continue }
+        // Adds v[j] (latent lo + j) if it still beats t, shrinking a full list first.
+        @inline(__always) func add(_ x: Float, _ j: Int) {
+            if !(x > t) { return }
+            if c == capacity {
+                (c, t) = shrink(vals, idxs, c, scratch: scratch)
+                tv = SIMD8(repeating: t)
+                if !(x > t) { return }
             }
-            for l in 0..<lanes where v[i + l] > t {
-                if c == capacity {
-                    (c, t) = shrink(vals, idxs, c, scratch: scratch)
-                    tv = SIMD8(repeating: t)
-                    if !(v[i + l] > t) { continue }
-                }
-                vals[c] = v[i + l]; idxs[c] = Int32(truncatingIfNeeded: lo + i + l); c += 1
-            }
-            i += lanes
+            vals[c] = x; idxs[c] = Int32(truncatingIfNeeded: lo &+ j); c &+= 1
         }
+        // Eight at a time: most blocks of eight hold nothing above t (one compare, one test); in the
+        // others, only the lanes that beat t are visited (bits of the compare's mask).
+        let lane = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
+        while i &+ 8 <= n {
+            let x = raw.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD8<Float>.self)
+            let above = x .> tv
+            if any(above) {
+                var bits = (unsafeBitCast(above, to: SIMD8<Int32>.self) & lane).wrappedSum()
+                while bits != 0 {
+                    let l = bits.trailingZeroBitCount
+                    bits &= bits &- 1
+                    add(x[l], i &+ l)
+                }
+            }
+            i &+= 8
+        }
+        while i < n { add(v[i], i); i &+= 1 }
         threshold[r] = t; count[r] = c
     }
 

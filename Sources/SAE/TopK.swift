@@ -36,9 +36,9 @@ struct TopKSelection {
 extension SAE {
     /// Rows of the encoder computed per sgemm: W_enc is packed once per row chunk, so fewer, taller
     /// chunks pack less.
-    static var encoderRowChunk: Int { 256 }
-    /// Latents per sgemm within a row chunk: the [256, 512] pre-activation tile (512 KB) is still in
-    /// L2 when the selection reads it.
+    static var encoderRowChunk: Int { 512 }
+    /// Latents per sgemm within a row chunk: the [512, 512] pre-activation tile (1 MB) is at most in
+    /// L2 or L3 when the selection reads it, and each row chunk's x̃ is packed m/512 times.
     static var encoderLatentBlock: Int { 512 }
 
     /// Encoder plus selection on the raw batch x [B,d] (x̃ = x − b_dec is formed per row chunk).
@@ -303,8 +303,8 @@ extension SAE {
     }
 
     /// Sparse backward: every active (b, j) entry is bucketed by (row block, latent), then each thread
-    /// owns a range of latents and computes, per entry, ∂L/∂pre_bj = g_b·W_dec,j in the same pass over
-    /// g_b that adds f_bj·g_b to ∂W_dec,j.
+    /// owns a range of latents; per latent and block, ∂pre_bj = g_b·W_dec,j for each of its entries,
+    /// then one pass adds Σ f_bj·g_b to ∂W_dec,j and Σ ∂pre_bj·x_b to ∂W_enc,j (`addWeightedRows`).
     func sparseBackward(_ sel: TopKSelection, rows B: Int, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
         let d = config.dIn, m = config.dSAE
         let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])     // kind 1 = AuxK entries (their g is Gaux)
@@ -343,16 +343,27 @@ extension SAE {
                     let (gr, x, G, Gaux, cnt, er, ef, ek, b_dec, W_dec) = box.value
                     let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
                     let db_enc = gr + layout.b_enc.lowerBound
+                    // One latent's entries in a block (at most one per row and kind): their g and x rows,
+                    // f and ∂pre.
+                    let most = 2 * R
+                    let gRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
+                    let xRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
+                    let f = UnsafeMutablePointer<Float>.allocate(capacity: most), dpre = UnsafeMutablePointer<Float>.allocate(capacity: most)
+                    defer { gRow.deallocate(); xRow.deallocate(); f.deallocate(); dpre.deallocate() }
                     for blk in 0..<nBlocks {
                         for j in r {
+                            let e0 = cnt[blk * m + j], n = cnt[blk * m + j + 1] - e0
+                            if n == 0 { continue }
                             var bsum: Float = 0
-                            for e in cnt[blk * m + j] ..< cnt[blk * m + j + 1] {
-                                let b = Int(er[e])
-                                let g = (ek[e] == 0 ? G : Gaux!) + b * d
-                                let dpre = dotAndAxpy(g, W_dec + j * d, into: dWdec + j * d, scale: ef[e], d)
-                                axpy(dWenc + j * d, dpre, x + b * d, d)
-                                bsum += dpre
+                            for t in 0..<n {
+                                let b = Int(er[e0 + t])
+                                gRow[t] = UnsafePointer((ek[e0 + t] == 0 ? G : Gaux!) + b * d)
+                                xRow[t] = x + b * d
+                                f[t] = ef[e0 + t]
+                                dpre[t] = dot(gRow[t], W_dec + j * d, d)
+                                bsum += dpre[t]
                             }
+                            addWeightedRows(dWdec + j * d, f, gRow, dWenc + j * d, dpre, xRow, count: n, d)
                             db_enc[j] += bsum
                         }
                     }
