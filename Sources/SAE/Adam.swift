@@ -33,18 +33,34 @@ public struct AdamState: Sendable, Equatable, Codable {
     /// One update:  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
     ///   p ← p − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)
     public mutating func update(_ params: inout [Float], gradients g: [Float], lr: Float) {
-        precondition(params.count == m.count && g.count == m.count, "Adam: buffer sizes differ")
+        precondition(g.count == m.count, "Adam: buffer sizes differ")
+        // With no unit rows nothing writes to the gradient.
+        g.withUnsafeBufferPointer { update(&params, gradients: UnsafeMutablePointer(mutating: $0.baseAddress!), lr: lr,
+                                           unitRows: 0..<0, width: 1) }
+    }
+
+    /// The same update, with the parameters in `unitRows` (rows of `width`: W_dec) taken one row at a
+    /// time while it is in cache: its gradient first loses its component along the row, and the row
+    /// is renormalised after (unit-norm decoders, `SAE.optimizerStep`). The same bits as three passes.
+    mutating func update(_ params: inout [Float], gradients g: inout [Float], lr: Float, unitRows: Range<Int>, width d: Int) {
+        precondition(g.count == m.count, "Adam: buffer sizes differ")
+        g.withUnsafeMutableBufferPointer { update(&params, gradients: $0.baseAddress!, lr: lr, unitRows: unitRows, width: d) }
+    }
+
+    private mutating func update(_ params: inout [Float], gradients g: UnsafeMutablePointer<Float>, lr: Float,
+                                 unitRows: Range<Int>, width d: Int) {
+        precondition(params.count == m.count, "Adam: buffer sizes differ")
         step += 1
         let b1 = config.beta1, b2 = config.beta2, eps = config.eps
         let c1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
         let c2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
         let stepSize = lr / c1, invSqrtC2 = 1 / c2.squareRoot()
-        let n = params.count
-        params.withUnsafeMutableBufferPointer { pb in g.withUnsafeBufferPointer { gb in
+        let n = params.count, rows = unitRows.count / d
+        params.withUnsafeMutableBufferPointer { pb in
             m.withUnsafeMutableBufferPointer { mb in v.withUnsafeMutableBufferPointer { vb in
-                let box = UncheckedSendable((pb.baseAddress!, gb.baseAddress!, mb.baseAddress!, vb.baseAddress!))
+                let box = UncheckedSendable((pb.baseAddress!, g, mb.baseAddress!, vb.baseAddress!))
                 // Elementwise, so threads over disjoint ranges give the same bits as one loop.
-                parallelRanges(n, grain: 1 << 16) { r in
+                @inline(__always) func adam(_ r: Range<Int>) {
                     let (p, g, m, v) = box.value
                     for i in r {
                         let gi = g[i]
@@ -53,8 +69,19 @@ public struct AdamState: Sendable, Equatable, Codable {
                         p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
                     }
                 }
+                parallelRanges(unitRows.lowerBound, grain: 1 << 16, adam)
+                parallelRanges(n - unitRows.upperBound, grain: 1 << 16) { adam($0.lowerBound + unitRows.upperBound ..< $0.upperBound + unitRows.upperBound) }
+                parallelRanges(rows, grain: 64) { r in
+                    let (p, g, _, _) = box.value
+                    for j in r {
+                        let lo = unitRows.lowerBound + j * d
+                        projectOut(g + lo, along: p + lo, d)
+                        adam(lo ..< lo + d)
+                        normalize(p + lo, d)
+                    }
+                }
             } }
-        } }
+        }
     }
 }
 
@@ -110,10 +137,12 @@ public func clipGradientNorm(_ grads: inout [Float], maxNorm: Float) -> Float {
 extension SAE {
     /// The optimizer half of a training step, identical on every rank given identical inputs:
     /// for unit-norm architectures remove the gradient component along each decoder row, apply Adam,
-    /// then renormalise the decoder rows. `grads` is the (already rank-combined, clipped) gradient.
+    /// then renormalise the decoder rows (one pass over each row). `grads` is the (already rank-combined, clipped) gradient.
     public mutating func optimizerStep(gradients grads: inout [Float], adam: inout AdamState, lr: Float) {
-        if config.architecture.hasUnitNormDecoder { projectDecoderGradients(&grads) }
-        adam.update(&params, gradients: grads, lr: lr)
-        if config.architecture.hasUnitNormDecoder { normalizeDecoderRows() }
+        if config.architecture.hasUnitNormDecoder {
+            adam.update(&params, gradients: &grads, lr: lr, unitRows: layout.W_dec, width: config.dIn)
+        } else {
+            adam.update(&params, gradients: grads, lr: lr)
+        }
     }
 }

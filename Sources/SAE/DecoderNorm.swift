@@ -2,7 +2,8 @@ import Tensors
 
 // Unit-norm decoder rows for topk/batchtopk (Bricken et al. 2023; Gao et al. 2024): before the step
 // the gradient loses its component along each row (so the step moves along the sphere to first
-// order), after the step the rows are renormalised.
+// order), after the step the rows are renormalised (both inside Adam's pass over each row,
+// `AdamState.update(_:gradients:lr:unitRows:width:)`).
 
 extension SAE {
     /// grad_j ← grad_j − (grad_j·w_j / ‖w_j‖²)·w_j for every decoder row w_j.
@@ -12,27 +13,22 @@ extension SAE {
             let box = UncheckedSendable((p + layout.W_dec.lowerBound, g + layout.W_dec.lowerBound))
             parallelRanges(config.dSAE, grain: 256) { r in
                 let (W, dW) = box.value
-                for j in r {
-                    let w = W + j * d, gj = dW + j * d
-                    let ww = dot(w, w, d)
-                    if ww > 0 { axpy(gj, -dot(gj, w, d) / ww, w, d) }
-                }
+                for j in r { projectOut(dW + j * d, along: W + j * d, d) }
             }
         }
     }
+}
 
-    /// w_j ← w_j / ‖w_j‖ for every decoder row (rows of norm 0 stay 0).
-    public mutating func normalizeDecoderRows() {
-        let d = config.dIn, range = layout.W_dec
-        params.withUnsafeMutableBufferPointer { p in
-            let box = UncheckedSendable(p.baseAddress! + range.lowerBound)
-            parallelRanges(config.dSAE, grain: 256) { r in
-                for j in r {
-                    let w = box.value + j * d
-                    let n = dot(w, w, d).squareRoot()
-                    if n > 0 { for i in 0..<d { w[i] /= n } }
-                }
-            }
-        }
-    }
+/// g ← g − (g·w / ‖w‖²)·w  (w = 0 leaves g).
+@inline(__always)
+func projectOut(_ g: UnsafeMutablePointer<Float>, along w: UnsafePointer<Float>, _ d: Int) {
+    let ww = dot(w, w, d)
+    if ww > 0 { axpy(g, -dot(g, w, d) / ww, w, d) }
+}
+
+/// w ← w / ‖w‖  (w = 0 stays 0).
+@inline(__always)
+func normalize(_ w: UnsafeMutablePointer<Float>, _ d: Int) {
+    let n = dot(w, w, d).squareRoot()
+    if n > 0 { for i in 0..<d { w[i] /= n } }
 }

@@ -38,38 +38,47 @@ func axpy(_ y: UnsafeMutablePointer<Float>, _ alpha: Float, _ x: UnsafePointer<F
     for i in 0..<n { y[i] += alpha * x[i] }
 }
 
-/// y += Σ_e a[e]·x_e and z += Σ_e c[e]·u_e over `count` entries, each sum in entry order (the same
-/// bits as one axpy per entry), 32 columns at a time: y and z are loaded and stored once per
-/// segment, not once per entry.
+/// y += Σ_e a[e]·x_e and, given z, z += Σ_e c[e]·u_e, over `count` entries, each sum in entry order
+/// (the same bits as one axpy per entry), 32 columns at a time: y and z are loaded and stored once
+/// per segment, not once per entry.
 @inline(__always)
 func addWeightedRows(_ y: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ x: UnsafePointer<UnsafePointer<Float>>,
-                     _ z: UnsafeMutablePointer<Float>, _ c: UnsafePointer<Float>, _ u: UnsafePointer<UnsafePointer<Float>>,
+                     _ z: UnsafeMutablePointer<Float>?, _ c: UnsafePointer<Float>?, _ u: UnsafePointer<UnsafePointer<Float>>?,
                      count: Int, _ n: Int) {
     typealias V = SIMD8<Float>
+    @inline(__always) func load(_ p: UnsafeRawPointer) -> (V, V, V, V) {
+        (p.loadUnaligned(as: V.self), p.loadUnaligned(fromByteOffset: 32, as: V.self),
+         p.loadUnaligned(fromByteOffset: 64, as: V.self), p.loadUnaligned(fromByteOffset: 96, as: V.self))
+    }
+    @inline(__always) func store(_ v: (V, V, V, V), _ p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: v.0, as: V.self); p.storeBytes(of: v.1, toByteOffset: 32, as: V.self)
+        p.storeBytes(of: v.2, toByteOffset: 64, as: V.self); p.storeBytes(of: v.3, toByteOffset: 96, as: V.self)
+    }
     var i = 0
     while i + 32 <= n {
-        let ry = UnsafeMutableRawPointer(y + i), rz = UnsafeMutableRawPointer(z + i)
-        var y0 = ry.loadUnaligned(as: V.self), y1 = ry.loadUnaligned(fromByteOffset: 32, as: V.self)
-        var y2 = ry.loadUnaligned(fromByteOffset: 64, as: V.self), y3 = ry.loadUnaligned(fromByteOffset: 96, as: V.self)
-        var z0 = rz.loadUnaligned(as: V.self), z1 = rz.loadUnaligned(fromByteOffset: 32, as: V.self)
-        var z2 = rz.loadUnaligned(fromByteOffset: 64, as: V.self), z3 = rz.loadUnaligned(fromByteOffset: 96, as: V.self)
+        var ys = load(UnsafeRawPointer(y + i))
+        var zs = z.map { load(UnsafeRawPointer($0 + i)) } ?? (V(), V(), V(), V())
         for e in 0..<count {
-            let rx = UnsafeRawPointer(x[e] + i), ru = UnsafeRawPointer(u[e] + i), ae = a[e], ce = c[e]
-            y0 += ae * rx.loadUnaligned(as: V.self); y1 += ae * rx.loadUnaligned(fromByteOffset: 32, as: V.self)
-            y2 += ae * rx.loadUnaligned(fromByteOffset: 64, as: V.self); y3 += ae * rx.loadUnaligned(fromByteOffset: 96, as: V.self)
-            z0 += ce * ru.loadUnaligned(as: V.self); z1 += ce * ru.loadUnaligned(fromByteOffset: 32, as: V.self)
-            z2 += ce * ru.loadUnaligned(fromByteOffset: 64, as: V.self); z3 += ce * ru.loadUnaligned(fromByteOffset: 96, as: V.self)
+            let xs = load(UnsafeRawPointer(x[e] + i)), ae = a[e]
+            ys.0 += ae * xs.0; ys.1 += ae * xs.1; ys.2 += ae * xs.2; ys.3 += ae * xs.3
+            if let c, let u {
+                let us = load(UnsafeRawPointer(u[e] + i)), ce = c[e]
+                zs.0 += ce * us.0; zs.1 += ce * us.1; zs.2 += ce * us.2; zs.3 += ce * us.3
+            }
         }
-        ry.storeBytes(of: y0, as: V.self); ry.storeBytes(of: y1, toByteOffset: 32, as: V.self)
-        ry.storeBytes(of: y2, toByteOffset: 64, as: V.self); ry.storeBytes(of: y3, toByteOffset: 96, as: V.self)
-        rz.storeBytes(of: z0, as: V.self); rz.storeBytes(of: z1, toByteOffset: 32, as: V.self)
-        rz.storeBytes(of: z2, toByteOffset: 64, as: V.self); rz.storeBytes(of: z3, toByteOffset: 96, as: V.self)
+        store(ys, UnsafeMutableRawPointer(y + i))
+        if let z { store(zs, UnsafeMutableRawPointer(z + i)) }
         i += 32
     }
     while i < n {
-        var yi = y[i], zi = z[i]
-        for e in 0..<count { yi += a[e] * x[e][i]; zi += c[e] * u[e][i] }
-        y[i] = yi; z[i] = zi
+        var yi = y[i]
+        for e in 0..<count { yi += a[e] * x[e][i] }
+        y[i] = yi
+        if let z, let c, let u {
+            var zi = z[i]
+            for e in 0..<count { zi += c[e] * u[e][i] }
+            z[i] = zi
+        }
         i += 1
     }
 }

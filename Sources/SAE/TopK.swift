@@ -219,28 +219,29 @@ extension SAE {
         stats.l0 = Double(sel.main.count) / Double(B)
 
         zeroInParallel(&grads)
+        let dead: [Int32] = deadMask.map { mask in (0 ..< m).filter { mask[$0] }.map { Int32($0) } } ?? []
+        let gathered = !dense && sel.aux != nil && usesGatheredAuxK(dead: dead.count, kAux: config.effectiveAuxK)
         var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
+        // The sparse path's entries, bucketed once for decode and backward (AuxK's too when they go
+        // entry by entry).
+        let buckets = dense ? nil : EntryBuckets([sel.main] + (gathered ? [] : sel.aux.map { [$0] } ?? []), rows: B, m: m, d: d)
         let sse: Double
-        if dense {
-            sse = denseDecode(sel.main, rows: B, x: batch, G: &G)
+        if let buckets {
+            sse = sparseDecode(buckets, rows: B, x: batch, G: &G)
         } else {
-            sse = sparseDecode(sel.main, rows: B, x: batch, G: &G)
+            sse = denseDecode(sel.main, rows: B, x: batch, G: &G)
         }
         stats.sumSquaredError = sse
         stats.mse = sse / Double(B)
-        let dead: [Int32] = deadMask.map { mask in (0 ..< m).filter { mask[$0] }.map { Int32($0) } } ?? []
-        let gathered = !dense && sel.aux != nil && usesGatheredAuxK(dead: dead.count, kAux: config.effectiveAuxK)
         var Gaux = [Float](repeating: 0, count: sel.aux == nil || gathered ? 0 : B * d)
         if let aux = sel.aux, !gathered {
             stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: dense)
         }
 
-        if dense {
-            denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
+        if let buckets {
+            sparseBackward(buckets, x: batch, G: G, Gaux: Gaux, grads: &grads)
         } else {
-            var mainOnly = sel
-            if gathered { mainOnly.aux = nil }
-            sparseBackward(mainOnly, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
+            denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
         }
         if let aux = sel.aux, gathered {
             stats.auxLoss = gatheredAuxK(aux, dead: dead, rows: B, x: batch, G: G, grads: &grads)
@@ -255,31 +256,38 @@ extension SAE {
         return stats
     }
 
-    /// x̂ = b_dec + Σ f·W_dec over the active latents; writes G = 2(x̂ − x)/B, returns Σ‖x̂ − x‖².
-    func sparseDecode(_ s: SparseActivations, rows B: Int, x: Tensor, G: inout [Float]) -> Double {
-        let d = config.dIn
+    /// x̂ = b_dec + Σ f·W_dec over the active latents (kind 0); writes G = 2(x̂ − x)/B, returns Σ‖x̂ − x‖².
+    /// Block by block of rows (one task each), latent after latent: each W_dec row is read once per
+    /// block, in order, while the block's x̂ rows stay in cache. Each x̂_b adds its latents in index
+    /// order, as a row-by-row decode would.
+    func sparseDecode(_ e: EntryBuckets, rows B: Int, x: Tensor, G: inout [Float]) -> Double {
+        let d = config.dIn, m = config.dSAE, R = e.rowsPerBlock
         var rowSSE = [Double](repeating: 0, count: B)
         params.withUnsafeBufferPointer { pp in x.withConstBuffer { xb in G.withUnsafeMutableBufferPointer { gb in
-            rowSSE.withUnsafeMutableBufferPointer { sb in
-                let box = UncheckedSendable((pp.baseAddress!, xb.baseAddress!, gb.baseAddress!, sb.baseAddress!))
-                s.start.withUnsafeBufferPointer { st in s.idx.withUnsafeBufferPointer { ix in s.val.withUnsafeBufferPointer { vl in
-                    let sp = UncheckedSendable((st.baseAddress!, ix.baseAddress!, vl.baseAddress!))
-                    parallelRanges(B, grain: 16) { r in
-                        let (p, x, g, sse) = box.value, (st, ix, vl) = sp.value
-                        let W_dec = p + layout.W_dec.lowerBound, b_dec = p + layout.b_dec.lowerBound
-                        let scale = 2 / Float(B)
-                        for b in r {
-                            let out = g + b * d
-                            for i in 0..<d { out[i] = b_dec[i] }
-                            for s in st[b] ..< st[b + 1] { axpy(out, vl[s], W_dec + Int(ix[s]) * d, d) }
-                            var e2 = 0.0
-                            for i in 0..<d { let e = out[i] - x[b * d + i]; e2 += Double(e * e); out[i] = scale * e }
-                            sse[b] = e2
-                        }
+        rowSSE.withUnsafeMutableBufferPointer { sb in
+        e.start.withUnsafeBufferPointer { st in e.row.withUnsafeBufferPointer { er in
+        e.f.withUnsafeBufferPointer { ef in e.kind.withUnsafeBufferPointer { ek in
+            let box = UncheckedSendable((pp.baseAddress!, xb.baseAddress!, gb.baseAddress!, sb.baseAddress!,
+                                         st.baseAddress!, er.baseAddress!, ef.baseAddress!, ek.baseAddress!))
+            parallelFor(e.blocks) { blk in
+                let (p, x, g, sse, st, er, ef, ek) = box.value
+                let W_dec = p + layout.W_dec.lowerBound, b_dec = p + layout.b_dec.lowerBound
+                let rows = blk * R ..< min(B, (blk + 1) * R)
+                for b in rows { (g + b * d).update(from: b_dec, count: d) }
+                for j in 0..<m {
+                    for t in st[blk * m + j] ..< st[blk * m + j + 1] where ek[t] == 0 {
+                        axpy(g + Int(er[t]) * d, ef[t], W_dec + j * d, d)
                     }
-                } } }
+                }
+                let scale = 2 / Float(B)
+                for b in rows {
+                    let out = g + b * d
+                    var e2 = 0.0
+                    for i in 0..<d { let e = out[i] - x[b * d + i]; e2 += Double(e * e); out[i] = scale * e }
+                    sse[b] = e2
+                }
             }
-        } } }
+        } } } } } } } }
         return rowSSE.reduce(0, +)
     }
 
@@ -305,30 +313,9 @@ extension SAE {
     /// Sparse backward: every active (b, j) entry is bucketed by (row block, latent), then each thread
     /// owns a range of latents; per latent and block, ∂pre_bj = g_b·W_dec,j for each of its entries,
     /// then one pass adds Σ f_bj·g_b to ∂W_dec,j and Σ ∂pre_bj·x_b to ∂W_enc,j (`addWeightedRows`).
-    func sparseBackward(_ sel: TopKSelection, rows B: Int, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
-        let d = config.dIn, m = config.dSAE
-        let sets = [sel.main] + (sel.aux.map { [$0] } ?? [])     // kind 1 = AuxK entries (their g is Gaux)
-        // Counting sort by (row block, latent j), stable in (kind, b) order, so the sums are deterministic.
-        // A row block's G and x rows (R·d floats each) stay in L2 while each thread, block after block,
-        // streams through its own gradient rows. (Bucketing by latent alone makes every entry fetch two
-        // random rows from all of G and x.)
-        let R = max(16, min(B, 131_072 / d)), nBlocks = (B + R - 1) / R
-        var count = [Int](repeating: 0, count: nBlocks * m + 1)
-        for s in sets { for b in 0..<B { for t in s.start[b] ..< s.start[b + 1] { count[(b / R) * m + Int(s.idx[t]) + 1] += 1 } } }
-        for i in 0 ..< nBlocks * m { count[i + 1] += count[i] }
-        let total = count[nBlocks * m]
-        var eRow = [Int32](repeating: 0, count: total), eF = [Float](repeating: 0, count: total)
-        var eKind = [UInt8](repeating: 0, count: total)
-        var fill = count
-        for (kind, s) in sets.enumerated() {
-            for b in 0..<B {
-                for t in s.start[b] ..< s.start[b + 1] {
-                    let key = (b / R) * m + Int(s.idx[t]), e = fill[key]
-                    fill[key] += 1
-                    eRow[e] = Int32(b); eF[e] = s.val[t]; eKind[e] = UInt8(kind)
-                }
-            }
-        }
+    func sparseBackward(_ e: EntryBuckets, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
+        let d = config.dIn, m = config.dSAE, R = e.rowsPerBlock, nBlocks = e.blocks
+        let (count, eRow, eF, eKind) = (e.start, e.row, e.f, e.kind)
         // Each latent j: ∂W_dec,j = Σ f·g_b, ∂W_enc,j = Σ dpre·x̃_b, ∂b_enc,j = Σ dpre.
         let bDec = Array(params[layout.b_dec])
         params.withUnsafeBufferPointer { pp in
@@ -399,6 +386,40 @@ extension SAE {
                 } } }
             }
         }
+    }
+}
+
+/// The active (b, j) entries of a batch bucketed by (row block, latent) with a counting sort, stable
+/// in (kind, b) order so that sums over them are deterministic. Entries of latent j in block blk are
+/// start[blk·m + j] ..< start[blk·m + j + 1]: their row, activation f and kind (0 = main, 1 = AuxK).
+/// A block's rows (R·d floats of G and of x, R = 2^17/d) stay in L2 while the decode and the backward
+/// go through its latents. (Bucketing by latent alone makes every entry fetch random rows of all of G
+/// and x.)
+struct EntryBuckets {
+    let rowsPerBlock: Int, blocks: Int
+    var start: [Int]
+    var row: [Int32], f: [Float], kind: [UInt8]
+
+    init(_ sets: [SparseActivations], rows B: Int, m: Int, d: Int) {
+        let R = max(16, min(B, 131_072 / d)), nBlocks = (B + R - 1) / R
+        rowsPerBlock = R; blocks = nBlocks
+        var count = [Int](repeating: 0, count: nBlocks * m + 1)
+        for s in sets { for b in 0..<B { for t in s.start[b] ..< s.start[b + 1] { count[(b / R) * m + Int(s.idx[t]) + 1] += 1 } } }
+        for i in 0 ..< nBlocks * m { count[i + 1] += count[i] }
+        let total = count[nBlocks * m]
+        row = [Int32](repeating: 0, count: total); f = [Float](repeating: 0, count: total)
+        kind = [UInt8](repeating: 0, count: total)
+        var fill = count
+        for (k, s) in sets.enumerated() {
+            for b in 0..<B {
+                for t in s.start[b] ..< s.start[b + 1] {
+                    let key = (b / R) * m + Int(s.idx[t]), e = fill[key]
+                    fill[key] += 1
+                    row[e] = Int32(b); f[e] = s.val[t]; kind[e] = UInt8(k)
+                }
+            }
+        }
+        start = count
     }
 }
 

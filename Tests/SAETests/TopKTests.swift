@@ -147,12 +147,16 @@ import Tensors
         try sae.initializeDecoderBias(from: x)
         for i in sae.layout.b_enc { sae.params[i] = 0.1 * rng.nextGaussian() }
         let dead = (0..<1100).map { $0 % 7 == 0 }
-        let base = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
-        for margin: Float in [0.01, 1000] {
-            sae.selectionMargin = margin
-            let s = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
-            #expect(s.main.start == base.main.start && s.main.idx == base.main.idx && s.main.val == base.main.val, "margin \(margin)")
-            #expect(s.aux?.idx == base.aux?.idx && s.aux?.val == base.aux?.val && s.minKept == base.minKept)
+        // Bitwise comparisons hold OpenBLAS's thread count (other suites change it).
+        let base = BLAS.withThreads(2) {
+            let base = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
+            for margin: Float in [0.01, 1000] {
+                sae.selectionMargin = margin
+                let s = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
+                #expect(s.main.start == base.main.start && s.main.idx == base.main.idx && s.main.val == base.main.val, "margin \(margin)")
+                #expect(s.aux?.idx == base.aux?.idx && s.aux?.val == base.aux?.val && s.minKept == base.minKept)
+            }
+            return base
         }
         guard arch == .topk else { return }
         // Against topKRows over the dense pre-activations (another sgemm: values to 1e-5).
