@@ -185,6 +185,7 @@ struct StreamingTopK {
     /// order), order kept; returns k and the k-th largest.
     private func shrink(_ vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>, _ c: Int,
                         scratch: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
+        if c <= 256 { return shrinkByRank(vals, idxs, c, keep: scratch) }
         scratch.update(from: vals, count: c)
         let kth = kthLargest(scratch, count: c, k)
         var ties = k
@@ -196,6 +197,38 @@ struct StreamingTopK {
                 if v == kth { ties -= 1 }
                 vals[o] = v; idxs[o] = idxs[t]; o += 1
             }
+        }
+        return (o, kth)
+    }
+
+    /// The same for short lists, without branches to mispredict: value t is kept iff its rank
+    /// #{u: v_u > v_t} + #{u < t: v_u = v_t} (ties to the lower index) is below k; O(c²/8) compares.
+    private func shrinkByRank(_ vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>,
+                              _ c: Int, keep: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+        let raw = UnsafeRawPointer(vals)
+        for t in 0..<c {
+            let v = vals[t], vt = SIMD8<Float>(repeating: v), tt = SIMD8<Int32>(repeating: Int32(t))
+            var beaten = SIMD8<Int32>()
+            var u = 0
+            while u + 8 <= c {
+                let w = raw.loadUnaligned(fromByteOffset: 4 * u, as: SIMD8<Float>.self)
+                let before = SIMD8<Int32>(repeating: Int32(u)) &+ lanes .< tt
+                let beats = (w .> vt) .| ((w .== vt) .& before)
+                beaten &-= unsafeBitCast(beats, to: SIMD8<Int32>.self)      // a true lane is −1
+                u += 8
+            }
+            var rank = Int(beaten.wrappedSum())
+            while u < c { let w = vals[u]; rank += (w > v || (w == v && u < t)) ? 1 : 0; u += 1 }
+            keep[t] = rank < k ? 1 : 0
+        }
+        // Compact only once every rank is known (it overwrites the list).
+        var o = 0, kth = Float.infinity
+        for t in 0..<c {
+            let v = vals[t], kept = keep[t] > 0
+            vals[o] = v; idxs[o] = idxs[t]
+            o += kept ? 1 : 0
+            kth = kept ? min(kth, v) : kth
         }
         return (o, kth)
     }
