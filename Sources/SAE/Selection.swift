@@ -144,17 +144,23 @@ struct StreamingTopK {
         // Eight at a time: most blocks of eight hold nothing above t (one compare, one test); in the
         // others, only the lanes that beat t are visited (bits of the compare's mask).
         let lane = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
-        while i &+ 8 <= n {
-            let x = raw.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD8<Float>.self)
-            let above = x .> tv
-            if any(above) {
-                var bits = (unsafeBitCast(above, to: SIMD8<Int32>.self) & lane).wrappedSum()
-                while bits != 0 {
-                    let l = bits.trailingZeroBitCount
-                    bits &= bits &- 1
-                    add(x[l], i &+ l)
-                }
+        @inline(__always) func lanes(_ x: SIMD8<Float>, _ i: Int) {
+            var bits = (unsafeBitCast(x .> tv, to: SIMD8<Int32>.self) & lane).wrappedSum()
+            while bits != 0 {
+                let l = bits.trailingZeroBitCount
+                bits &= bits &- 1
+                add(x[l], i &+ l)
             }
+        }
+        while i &+ 16 <= n {          // sixteen per test
+            let x0 = raw.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD8<Float>.self)
+            let x1 = raw.loadUnaligned(fromByteOffset: 4 &* i &+ 32, as: SIMD8<Float>.self)
+            if any((x0 .> tv) .| (x1 .> tv)) { lanes(x0, i); lanes(x1, i &+ 8) }
+            i &+= 16
+        }
+        if i &+ 8 <= n {
+            let x = raw.loadUnaligned(fromByteOffset: 4 &* i, as: SIMD8<Float>.self)
+            if any(x .> tv) { lanes(x, i) }
             i &+= 8
         }
         while i < n { add(v[i], i); i &+= 1 }
@@ -185,50 +191,17 @@ struct StreamingTopK {
     /// order), order kept; returns k and the k-th largest.
     private func shrink(_ vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>, _ c: Int,
                         scratch: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
-        if c <= 256 { return shrinkByRank(vals, idxs, c, keep: scratch) }
         scratch.update(from: vals, count: c)
         let kth = kthLargest(scratch, count: c, k)
+        // Everything above the k-th largest, then its ties in index order (no branches).
         var ties = k
-        for t in 0..<c where vals[t] > kth { ties -= 1 }
+        for t in 0..<c { ties &-= vals[t] > kth ? 1 : 0 }
         var o = 0
         for t in 0..<c {
-            let v = vals[t]
-            if v > kth || (v == kth && ties > 0) {
-                if v == kth { ties -= 1 }
-                vals[o] = v; idxs[o] = idxs[t]; o += 1
-            }
-        }
-        return (o, kth)
-    }
-
-    /// The same for short lists, without branches to mispredict: value t is kept iff its rank
-    /// #{u: v_u > v_t} + #{u < t: v_u = v_t} (ties to the lower index) is below k; O(c²/8) compares.
-    private func shrinkByRank(_ vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>,
-                              _ c: Int, keep: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
-        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
-        let raw = UnsafeRawPointer(vals)
-        for t in 0..<c {
-            let v = vals[t], vt = SIMD8<Float>(repeating: v), tt = SIMD8<Int32>(repeating: Int32(t))
-            var beaten = SIMD8<Int32>()
-            var u = 0
-            while u + 8 <= c {
-                let w = raw.loadUnaligned(fromByteOffset: 4 * u, as: SIMD8<Float>.self)
-                let before = SIMD8<Int32>(repeating: Int32(u)) &+ lanes .< tt
-                let beats = (w .> vt) .| ((w .== vt) .& before)
-                beaten &-= unsafeBitCast(beats, to: SIMD8<Int32>.self)      // a true lane is −1
-                u += 8
-            }
-            var rank = Int(beaten.wrappedSum())
-            while u < c { let w = vals[u]; rank += (w > v || (w == v && u < t)) ? 1 : 0; u += 1 }
-            keep[t] = rank < k ? 1 : 0
-        }
-        // Compact only once every rank is known (it overwrites the list).
-        var o = 0, kth = Float.infinity
-        for t in 0..<c {
-            let v = vals[t], kept = keep[t] > 0
+            let v = vals[t], tie = v == kth && ties > 0
             vals[o] = v; idxs[o] = idxs[t]
-            o += kept ? 1 : 0
-            kth = kept ? min(kth, v) : kth
+            o &+= v > kth || tie ? 1 : 0
+            ties &-= tie ? 1 : 0
         }
         return (o, kth)
     }
