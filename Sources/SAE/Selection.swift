@@ -1,9 +1,10 @@
 import Tensors
 
-// Row-wise selections for TopK and AuxK that return the same set as `topKRows` (ties go to the lower
-// index) without its heap: the k-th largest value t is found first, then one scan keeps everything
-// above t and the values equal to t in index order. TopK bounds t from block maxima; AuxK (k_aux = d/2
-// is large against the dead set) finds it by a radix select on the bit patterns of the positive values.
+// Row-wise selections for TopK, BatchTopK and AuxK that return the same set as `topKRows` (ties go to
+// the lower index), restricted to positive values, without its heap: a threshold below the k-th
+// largest first, then the values above it in index order, and among those the k-th largest by
+// quickselect (`StreamingTopK`). AuxK (k_aux = d/2 is large against the dead set) finds its k-th
+// largest by a radix select on the bit patterns of the positive values (`selectLargest`).
 
 /// For each of `rows` rows: of the latents `candidates[t]`, the (at most) k with the largest positive
 /// values `pre[b·m + candidates[t]]`, written to `outIdx`/`outVal` [rows, k] in candidate order, unused
@@ -17,9 +18,10 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
         let box = UncheckedSendable((pre, cb.baseAddress!, outIdx, outVal))
         rowRanges(rows, grain: 16, parallel: parallel) { r in
             let (pre, cand, outIdx, outVal) = box.value
-            var value = [Float](repeating: 0, count: n), latent = [Int32](repeating: 0, count: n)
-            var bits = [UInt32](repeating: 0, count: n), hist = [Int](repeating: 0, count: 256)
-            var scratch: [Float] = []
+            let value = UnsafeMutablePointer<Float>.allocate(capacity: 2 * n), scratch = value + n
+            let latent = UnsafeMutablePointer<Int32>.allocate(capacity: n), bits = UnsafeMutablePointer<UInt32>.allocate(capacity: n)
+            let hist = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+            defer { value.deallocate(); latent.deallocate(); bits.deallocate(); hist.deallocate() }
             for b in r {
                 let row = pre + b * m
                 var p = 0
@@ -54,18 +56,20 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
                     }
                     members = q
                 }
-                scratch.removeAll(keepingCapacity: true)
-                for t in 0..<members { scratch.append(Float(bitPattern: bits[t])) }
-                let threshold = kthLargest(&scratch, need)
-                var equalBudget = k
-                for t in 0..<p where value[t] > threshold { equalBudget -= 1 }
+                for t in 0..<members { scratch[t] = Float(bitPattern: bits[t]) }
+                let threshold = kthLargest(scratch, count: members, need)
+                // Everything above it, then its ties in index order: compacted in place without
+                // branches (kept or not, each value is written; the count moves on only if kept).
+                var budget = k
+                for t in 0..<p { budget &-= value[t] > threshold ? 1 : 0 }
+                var q = 0
                 for t in 0..<p {
-                    let v = value[t]
-                    if v > threshold || (v == threshold && equalBudget > 0) {
-                        if v == threshold { equalBudget -= 1 }
-                        outIdx[o] = latent[t]; outVal[o] = v; o += 1
-                    }
+                    let v = value[t], tie = v == threshold && budget > 0
+                    value[q] = v; latent[q] = latent[t]
+                    q &+= v > threshold || tie ? 1 : 0
+                    budget &-= tie ? 1 : 0
                 }
+                (outVal + o).update(from: value, count: k); (outIdx + o).update(from: latent, count: k)
             }
         }
     }
@@ -109,22 +113,9 @@ struct StreamingTopK {
             // those gives the tile's own top k and a useful threshold at once (filling the list
             // and shrinking it, capacity − k at a time, would take several).
             var p = 0
-            for j in 0..<n { let x = v[j]; scratch[p] = x; p += x > 0 ? 1 : 0 }
-            if p > k {
-                let kth = kthLargest(scratch, count: p, k)
-                var ties = k
-                for j in 0..<n where v[j] > kth { ties -= 1 }
-                for j in 0..<n {
-                    let x = v[j]
-                    if x > kth || (x == kth && ties > 0) {
-                        if x == kth { ties -= 1 }
-                        vals[c] = x; idxs[c] = Int32(truncatingIfNeeded: lo + j); c += 1
-                    }
-                }
-                t = kth
-            } else {
-                for j in 0..<n where v[j] > 0 { vals[c] = v[j]; idxs[c] = Int32(truncatingIfNeeded: lo + j); c += 1 }
-            }
+            for j in 0..<n { let x = v[j]; scratch[p] = x; p &+= x > 0 ? 1 : 0 }
+            t = p > k ? kthLargest(scratch, count: p, k) : 0
+            c = keep(v, nil, n, above: t, ties: p > k, lo: lo, into: vals, idxs)
             threshold[r] = t; count[r] = c
             return
         }
@@ -193,17 +184,27 @@ struct StreamingTopK {
                         scratch: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
         scratch.update(from: vals, count: c)
         let kth = kthLargest(scratch, count: c, k)
-        // Everything above the k-th largest, then its ties in index order (no branches).
-        var ties = k
-        for t in 0..<c { ties &-= vals[t] > kth ? 1 : 0 }
-        var o = 0
-        for t in 0..<c {
-            let v = vals[t], tie = v == kth && ties > 0
-            vals[o] = v; idxs[o] = idxs[t]
-            o &+= v > kth || tie ? 1 : 0
-            ties &-= tie ? 1 : 0
-        }
+        let o = keep(vals, idxs, c, above: kth, ties: true, lo: 0, into: vals, idxs)
         return (o, kth)
+    }
+
+    /// Writes to vals/idxs, in order, the values of v[0..<n] above `kth` and, if `ties`, as many equal
+    /// to it as make k in all; returns how many. Indices come from vi, or are lo + j without it. v may
+    /// be vals itself (the writes never pass the reads). No branches: kept or not, each value is
+    /// written and the count moves on only if kept.
+    @inline(__always)
+    private func keep(_ v: UnsafePointer<Float>, _ vi: UnsafePointer<Int32>?, _ n: Int, above kth: Float, ties: Bool, lo: Int,
+                      into vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>) -> Int {
+        var budget = k
+        if ties { for j in 0..<n { budget &-= v[j] > kth ? 1 : 0 } } else { budget = 0 }
+        var o = 0
+        for j in 0..<n {
+            let x = v[j], tie = x == kth && budget > 0
+            vals[o] = x; idxs[o] = vi?[j] ?? Int32(truncatingIfNeeded: lo &+ j)
+            o &+= x > kth || tie ? 1 : 0
+            budget &-= tie ? 1 : 0
+        }
+        return o
     }
 }
 
