@@ -221,73 +221,88 @@ extension SAE {
         zeroInParallel(&grads)
         let dead: [Int32] = deadMask.map { mask in (0 ..< m).filter { mask[$0] }.map { Int32($0) } } ?? []
         let gathered = !dense && sel.aux != nil && usesGatheredAuxK(dead: dead.count, kAux: config.effectiveAuxK)
-        var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
-        // The sparse path's entries, bucketed once for decode and backward (AuxK's too when they go
-        // entry by entry).
-        let buckets = dense ? nil : EntryBuckets([sel.main] + (gathered ? [] : sel.aux.map { [$0] } ?? []), rows: B, m: m, d: d)
-        let sse: Double
-        if let buckets {
-            sse = sparseDecode(buckets, rows: B, x: batch, G: &G)
-        } else {
-            sse = denseDecode(sel.main, rows: B, x: batch, G: &G)
-        }
-        stats.sumSquaredError = sse
-        stats.mse = sse / Double(B)
-        var Gaux = [Float](repeating: 0, count: sel.aux == nil || gathered ? 0 : B * d)
-        if let aux = sel.aux, !gathered {
-            stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: dense)
-        }
-
-        if let buckets {
-            sparseBackward(buckets, x: batch, G: G, Gaux: Gaux, grads: &grads)
-        } else {
+        if dense {
+            var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
+            stats.sumSquaredError = denseDecode(sel.main, rows: B, x: batch, G: &G)
+            var Gaux = [Float](repeating: 0, count: sel.aux == nil ? 0 : B * d)
+            if let aux = sel.aux { stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: true) }
             denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
+            withPointers(params, &grads) { _, g in
+                G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
+            }
+        } else if let aux = sel.aux {
+            // AuxK needs the residuals of the whole batch (its denominator): decode all rows first.
+            // Its entries join the buckets when they go entry by entry.
+            let buckets = EntryBuckets([sel.main] + (gathered ? [] : [aux]), rows: B, m: m, d: d)
+            var G = [Float](repeating: 0, count: B * d)
+            G.withUnsafeMutableBufferPointer { stats.sumSquaredError = sparseDecode(sel.main, rows: 0..<B, x: batch, into: $0.baseAddress!) }
+            var Gaux = [Float](repeating: 0, count: gathered ? 0 : B * d)
+            if !gathered { stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: false) }
+            G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
+                sparseBackward(buckets, blocks: 0 ..< buckets.blocks, x: batch, G: gb.baseAddress!, gFirst: 0,
+                               Gaux: gathered ? nil : ab.baseAddress, grads: &grads)
+            } }
+            finishEncoderGradient(&grads)          // before gatheredAuxK, whose ∂W_enc uses x̃ itself
+            if gathered { stats.auxLoss = gatheredAuxK(aux, dead: dead, rows: B, x: batch, G: G, grads: &grads) }
+            withPointers(params, &grads) { _, g in
+                G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
+            }
+        } else {
+            // Without AuxK, block by block of rows: decode the block (its G rows only), then its
+            // entries' gradients while those rows are in cache. G never exists for the whole batch.
+            let buckets = EntryBuckets([sel.main], rows: B, m: m, d: d), R = buckets.rowsPerBlock
+            var Gblock = [Float](repeating: 0, count: min(B, R) * d)
+            var sse = 0.0
+            for blk in 0 ..< buckets.blocks {
+                let rows = blk * R ..< min(B, (blk + 1) * R)
+                Gblock.withUnsafeMutableBufferPointer { sse += sparseDecode(sel.main, rows: rows, x: batch, into: $0.baseAddress!) }
+                Gblock.withUnsafeBufferPointer { gb in
+                    sparseBackward(buckets, blocks: blk ..< blk + 1, x: batch, G: gb.baseAddress!, gFirst: rows.lowerBound,
+                                   Gaux: nil, grads: &grads)
+                    withPointers(params, &grads) { _, g in
+                        addColumnSums(gb.baseAddress!, rows: rows.count, n: d, into: g + layout.b_dec.lowerBound)
+                    }
+                }
+            }
+            stats.sumSquaredError = sse
+            finishEncoderGradient(&grads)
         }
-        if let aux = sel.aux, gathered {
-            stats.auxLoss = gatheredAuxK(aux, dead: dead, rows: B, x: batch, G: G, grads: &grads)
-        }
+        stats.mse = stats.sumSquaredError / Double(B)
         stats.loss = stats.mse + stats.auxLoss
-        // ∂L/∂b_dec = Σ_b g_b − Σ_j (∂L/∂b_enc,j)·W_enc,j
+        // ∂L/∂b_dec = Σ_b g_b (added above) − Σ_j (∂L/∂b_enc,j)·W_enc,j
         withPointers(params, &grads) { p, g in
-            G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
             subtractEncoderPullback(g + layout.b_enc.lowerBound, W_encT: p + layout.W_enc.lowerBound, m: m, d: d,
                                     into: g + layout.b_dec.lowerBound)
         }
         return stats
     }
 
-    /// x̂ = b_dec + Σ f·W_dec over the active latents (kind 0); writes G = 2(x̂ − x)/B, returns Σ‖x̂ − x‖².
-    /// Block by block of rows (one task each), latent after latent: each W_dec row is read once per
-    /// block, in order, while the block's x̂ rows stay in cache. Each x̂_b adds its latents in index
-    /// order, as a row-by-row decode would.
-    func sparseDecode(_ e: EntryBuckets, rows B: Int, x: Tensor, G: inout [Float]) -> Double {
-        let d = config.dIn, m = config.dSAE, R = e.rowsPerBlock
-        var rowSSE = [Double](repeating: 0, count: B)
-        params.withUnsafeBufferPointer { pp in x.withConstBuffer { xb in G.withUnsafeMutableBufferPointer { gb in
-        rowSSE.withUnsafeMutableBufferPointer { sb in
-        e.start.withUnsafeBufferPointer { st in e.row.withUnsafeBufferPointer { er in
-        e.f.withUnsafeBufferPointer { ef in e.kind.withUnsafeBufferPointer { ek in
-            let box = UncheckedSendable((pp.baseAddress!, xb.baseAddress!, gb.baseAddress!, sb.baseAddress!,
-                                         st.baseAddress!, er.baseAddress!, ef.baseAddress!, ek.baseAddress!))
-            parallelFor(e.blocks) { blk in
-                let (p, x, g, sse, st, er, ef, ek) = box.value
+    /// x̂_b = b_dec + Σ f·W_dec over row b's active latents (in index order, `addWeightedRows`), for
+    /// b in `rows`; writes g_b = 2(x̂_b − x_b)/B to out[b − rows.lowerBound], returns Σ‖x̂_b − x_b‖².
+    func sparseDecode(_ s: SparseActivations, rows: Range<Int>, x: Tensor, into out: UnsafeMutablePointer<Float>) -> Double {
+        let d = config.dIn, B = x.rows
+        var rowSSE = [Double](repeating: 0, count: rows.count)
+        params.withUnsafeBufferPointer { pp in x.withConstBuffer { xb in rowSSE.withUnsafeMutableBufferPointer { sb in
+        s.start.withUnsafeBufferPointer { st in s.idx.withUnsafeBufferPointer { ix in s.val.withUnsafeBufferPointer { vl in
+            let box = UncheckedSendable((pp.baseAddress!, xb.baseAddress!, out, sb.baseAddress!, st.baseAddress!,
+                                         ix.baseAddress!, vl.baseAddress!))
+            parallelRanges(rows.count, grain: 16) { r in
+                let (p, x, out, sse, st, ix, vl) = box.value
                 let W_dec = p + layout.W_dec.lowerBound, b_dec = p + layout.b_dec.lowerBound
-                let rows = blk * R ..< min(B, (blk + 1) * R)
-                for b in rows { (g + b * d).update(from: b_dec, count: d) }
-                for j in 0..<m {
-                    for t in st[blk * m + j] ..< st[blk * m + j + 1] where ek[t] == 0 {
-                        axpy(g + Int(er[t]) * d, ef[t], W_dec + j * d, d)
-                    }
-                }
                 let scale = 2 / Float(B)
-                for b in rows {
-                    let out = g + b * d
+                var latentRows = [UnsafePointer<Float>](repeating: W_dec, count: 64)
+                for i in r {
+                    let b = rows.lowerBound + i, g = out + i * d, n = st[b + 1] - st[b]
+                    g.update(from: b_dec, count: d)
+                    if latentRows.count < n { latentRows += [UnsafePointer<Float>](repeating: W_dec, count: n) }
+                    for t in 0..<n { latentRows[t] = W_dec + Int(ix[st[b] + t]) * d }
+                    latentRows.withUnsafeBufferPointer { addWeightedRows(g, vl + st[b], $0.baseAddress!, nil, nil, nil, count: n, d) }
                     var e2 = 0.0
-                    for i in 0..<d { let e = out[i] - x[b * d + i]; e2 += Double(e * e); out[i] = scale * e }
-                    sse[b] = e2
+                    for k in 0..<d { let e = g[k] - x[b * d + k]; e2 += Double(e * e); g[k] = scale * e }
+                    sse[i] = e2
                 }
             }
-        } } } } } } } }
+        } } } } } }
         return rowSSE.reduce(0, +)
     }
 
@@ -310,55 +325,59 @@ extension SAE {
         return sse
     }
 
-    /// Sparse backward: every active (b, j) entry is bucketed by (row block, latent), then each thread
+    /// Sparse backward over the row blocks `blocks` (entries bucketed by `EntryBuckets`): each thread
     /// owns a range of latents; per latent and block, ∂pre_bj = g_b·W_dec,j for each of its entries,
-    /// then one pass adds Σ f_bj·g_b to ∂W_dec,j and Σ ∂pre_bj·x_b to ∂W_enc,j (`addWeightedRows`).
-    func sparseBackward(_ e: EntryBuckets, x: Tensor, G: [Float], Gaux: [Float], grads: inout [Float]) {
-        let d = config.dIn, m = config.dSAE, R = e.rowsPerBlock, nBlocks = e.blocks
-        let (count, eRow, eF, eKind) = (e.start, e.row, e.f, e.kind)
-        // Each latent j: ∂W_dec,j = Σ f·g_b, ∂W_enc,j = Σ dpre·x̃_b, ∂b_enc,j = Σ dpre.
-        let bDec = Array(params[layout.b_dec])
-        params.withUnsafeBufferPointer { pp in
-        grads.withUnsafeMutableBufferPointer { gr in bDec.withUnsafeBufferPointer { bd in
-            x.withConstBuffer { xb in G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
-            count.withUnsafeBufferPointer { cb in eRow.withUnsafeBufferPointer { er in eF.withUnsafeBufferPointer { ef in
-            eKind.withUnsafeBufferPointer { ek in
-                let box = UncheckedSendable((gr.baseAddress!, xb.baseAddress!, gb.baseAddress!, ab.baseAddress,
-                                             cb.baseAddress!, er.baseAddress!, ef.baseAddress!, ek.baseAddress!,
-                                             bd.baseAddress!, pp.baseAddress! + layout.W_dec.lowerBound))
-                parallelRanges(m, grain: 32) { r in
-                    let (gr, x, G, Gaux, cnt, er, ef, ek, b_dec, W_dec) = box.value
-                    let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
-                    let db_enc = gr + layout.b_enc.lowerBound
-                    // One latent's entries in a block (at most one per row and kind): their g and x rows,
-                    // f and ∂pre.
-                    let most = 2 * R
-                    let gRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
-                    let xRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
-                    let f = UnsafeMutablePointer<Float>.allocate(capacity: most), dpre = UnsafeMutablePointer<Float>.allocate(capacity: most)
-                    defer { gRow.deallocate(); xRow.deallocate(); f.deallocate(); dpre.deallocate() }
-                    for blk in 0..<nBlocks {
-                        for j in r {
-                            let e0 = cnt[blk * m + j], n = cnt[blk * m + j + 1] - e0
-                            if n == 0 { continue }
-                            var bsum: Float = 0
-                            for t in 0..<n {
-                                let b = Int(er[e0 + t])
-                                gRow[t] = UnsafePointer((ek[e0 + t] == 0 ? G : Gaux!) + b * d)
-                                xRow[t] = x + b * d
-                                f[t] = ef[e0 + t]
-                                dpre[t] = dot(gRow[t], W_dec + j * d, d)
-                                bsum += dpre[t]
-                            }
-                            addWeightedRows(dWdec + j * d, f, gRow, dWenc + j * d, dpre, xRow, count: n, d)
-                            db_enc[j] += bsum
+    /// then one pass adds Σ f_bj·g_b to ∂W_dec,j and Σ ∂pre_bj·x_b to ∂W_enc,j (`addWeightedRows`), and
+    /// Σ ∂pre_bj to ∂b_enc,j. g_b is G's row b − gFirst (kind 0) or Gaux's row b (kind 1). Blocks in
+    /// ascending order give the same sums whether they come in one call or one call each.
+    func sparseBackward(_ e: EntryBuckets, blocks: Range<Int>, x: Tensor, G: UnsafePointer<Float>, gFirst: Int,
+                        Gaux: UnsafePointer<Float>?, grads: inout [Float]) {
+        let d = config.dIn, m = config.dSAE, most = 2 * e.rowsPerBlock
+        params.withUnsafeBufferPointer { pp in grads.withUnsafeMutableBufferPointer { gr in x.withConstBuffer { xb in
+        e.start.withUnsafeBufferPointer { cb in e.row.withUnsafeBufferPointer { er in e.f.withUnsafeBufferPointer { ef in
+        e.kind.withUnsafeBufferPointer { ek in
+            let box = UncheckedSendable((gr.baseAddress!, xb.baseAddress!, G - gFirst * d, Gaux, cb.baseAddress!, er.baseAddress!,
+                                         ef.baseAddress!, ek.baseAddress!, pp.baseAddress! + layout.W_dec.lowerBound))
+            parallelRanges(m, grain: 32) { r in
+                let (gr, x, G, Gaux, cnt, er, ef, ek, W_dec) = box.value
+                let dWdec = gr + layout.W_dec.lowerBound, dWenc = gr + layout.W_enc.lowerBound
+                let db_enc = gr + layout.b_enc.lowerBound
+                // One latent's entries in a block (at most one per row and kind): their g and x rows, f, ∂pre.
+                let gRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
+                let xRow = UnsafeMutablePointer<UnsafePointer<Float>>.allocate(capacity: most)
+                let f = UnsafeMutablePointer<Float>.allocate(capacity: most), dpre = UnsafeMutablePointer<Float>.allocate(capacity: most)
+                defer { gRow.deallocate(); xRow.deallocate(); f.deallocate(); dpre.deallocate() }
+                for blk in blocks {
+                    for j in r {
+                        let e0 = cnt[blk * m + j], n = cnt[blk * m + j + 1] - e0
+                        if n == 0 { continue }
+                        var bsum: Float = 0
+                        for t in 0..<n {
+                            let b = Int(er[e0 + t])
+                            gRow[t] = (ek[e0 + t] == 0 ? G : Gaux!) + b * d
+                            xRow[t] = x + b * d
+                            f[t] = ef[e0 + t]
+                            dpre[t] = dot(gRow[t], W_dec + j * d, d)
+                            bsum += dpre[t]
                         }
+                        addWeightedRows(dWdec + j * d, f, gRow, dWenc + j * d, dpre, xRow, count: n, d)
+                        db_enc[j] += bsum
                     }
-                    // Σ dpre·x̃_b = Σ dpre·x_b − (Σ dpre)·b_dec: no [B,d] copy of x̃ is needed.
-                    for j in r { axpy(dWenc + j * d, -db_enc[j], b_dec, d) }
                 }
-            } } } } } } } }
-        } }
+            }
+        } } } } } } }
+    }
+
+    /// After the last block: Σ ∂pre·x̃_b = Σ ∂pre·x_b − (Σ ∂pre)·b_dec, so no [B,d] copy of x̃ is needed.
+    func finishEncoderGradient(_ grads: inout [Float]) {
+        let d = config.dIn
+        withPointers(params, &grads) { p, g in
+            let box = UncheckedSendable((p + layout.b_dec.lowerBound, g + layout.W_enc.lowerBound, g + layout.b_enc.lowerBound))
+            parallelRanges(config.dSAE, grain: 256) { r in
+                let (b_dec, dWenc, db_enc) = box.value
+                for j in r { axpy(dWenc + j * d, -db_enc[j], b_dec, d) }
+            }
+        }
     }
 
     /// Reference backward through dense [B,m] matrices and sgemms (tests only).
