@@ -58,17 +58,7 @@ func selectLargest(pre: UnsafePointer<Float>, m: Int, rows: Int, candidates: [In
                 }
                 for t in 0..<members { scratch[t] = Float(bitPattern: bits[t]) }
                 let threshold = kthLargest(scratch, count: members, need)
-                // Everything above it, then its ties in index order: compacted in place without
-                // branches (kept or not, each value is written; the count moves on only if kept).
-                var budget = k
-                for t in 0..<p { budget &-= value[t] > threshold ? 1 : 0 }
-                var q = 0
-                for t in 0..<p {
-                    let v = value[t], tie = v == threshold && budget > 0
-                    value[q] = v; latent[q] = latent[t]
-                    q &+= v > threshold || tie ? 1 : 0
-                    budget &-= tie ? 1 : 0
-                }
+                _ = keepTop(k, of: value, latent, p, above: threshold, ties: true, lo: 0, into: value, latent)
                 (outVal + o).update(from: value, count: k); (outIdx + o).update(from: latent, count: k)
             }
         }
@@ -115,7 +105,7 @@ struct StreamingTopK {
             var p = 0
             for j in 0..<n { let x = v[j]; scratch[p] = x; p &+= x > 0 ? 1 : 0 }
             t = p > k ? kthLargest(scratch, count: p, k) : 0
-            c = keep(v, nil, n, above: t, ties: p > k, lo: lo, into: vals, idxs)
+            c = keepTop(k, of: v, nil, n, above: t, ties: p > k, lo: lo, into: vals, idxs)
             threshold[r] = t; count[r] = c
             return
         }
@@ -184,28 +174,39 @@ struct StreamingTopK {
                         scratch: UnsafeMutablePointer<Float>) -> (count: Int, kth: Float) {
         scratch.update(from: vals, count: c)
         let kth = kthLargest(scratch, count: c, k)
-        let o = keep(vals, idxs, c, above: kth, ties: true, lo: 0, into: vals, idxs)
+        let o = keepTop(k, of: vals, idxs, c, above: kth, ties: true, lo: 0, into: vals, idxs)
         return (o, kth)
     }
+}
 
-    /// Writes to vals/idxs, in order, the values of v[0..<n] above `kth` and, if `ties`, as many equal
-    /// to it as make k in all; returns how many. Indices come from vi, or are lo + j without it. v may
-    /// be vals itself (the writes never pass the reads). No branches: kept or not, each value is
-    /// written and the count moves on only if kept.
-    @inline(__always)
-    private func keep(_ v: UnsafePointer<Float>, _ vi: UnsafePointer<Int32>?, _ n: Int, above kth: Float, ties: Bool, lo: Int,
-                      into vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>) -> Int {
-        var budget = k
-        if ties { for j in 0..<n { budget &-= v[j] > kth ? 1 : 0 } } else { budget = 0 }
-        var o = 0
-        for j in 0..<n {
-            let x = v[j], tie = x == kth && budget > 0
-            vals[o] = x; idxs[o] = vi?[j] ?? Int32(truncatingIfNeeded: lo &+ j)
-            o &+= x > kth || tie ? 1 : 0
-            budget &-= tie ? 1 : 0
+/// Writes to vals/idxs, in order, the values of v[0..<n] above `kth` and, if `ties`, as many equal
+/// to it as make k in all; returns how many. Indices come from vi, or are lo + j without it. v may be
+/// vals itself (the writes never pass the reads). No branches: kept or not, each value is written
+/// and the count moves on only if kept (comparisons as 0/1 integers).
+@inline(__always)
+func keepTop(_ k: Int, of v: UnsafePointer<Float>, _ vi: UnsafePointer<Int32>?, _ n: Int, above kth: Float, ties: Bool,
+             lo: Int, into vals: UnsafeMutablePointer<Float>, _ idxs: UnsafeMutablePointer<Int32>) -> Int {
+    @inline(__always) func bit(_ b: Bool) -> Int { Int(unsafeBitCast(b, to: UInt8.self)) }
+    var budget = 0
+    if ties {
+        // k − #(values above kth): eight compares at a time.
+        var above = SIMD8<Int32>(), j = 0
+        let raw = UnsafeRawPointer(v), kv = SIMD8<Float>(repeating: kth)
+        while j + 8 <= n {
+            above &-= unsafeBitCast(raw.loadUnaligned(fromByteOffset: 4 * j, as: SIMD8<Float>.self) .> kv, to: SIMD8<Int32>.self)
+            j += 8
         }
-        return o
+        budget = k - Int(above.wrappedSum())
+        while j < n { budget &-= bit(v[j] > kth); j += 1 }
     }
+    var o = 0
+    for j in 0..<n {
+        let x = v[j], tie = bit(x == kth) & bit(budget > 0)
+        vals[o] = x; idxs[o] = vi?[j] ?? Int32(truncatingIfNeeded: lo &+ j)
+        o &+= bit(x > kth) | tie
+        budget &-= tie
+    }
+    return o
 }
 
 /// `parallelRanges`, or the whole range on this thread when `parallel` is false (callers that are
