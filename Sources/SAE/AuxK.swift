@@ -103,24 +103,30 @@ extension SAE {
             let box = UncheckedSendable((wd.baseAddress!, ga.baseAddress!, gb.baseAddress!, xb.baseAddress!, cn.baseAddress!,
                                          col.baseAddress!, st.baseAddress!, ix.baseAddress!, vl.baseAddress!, dwd.baseAddress!,
                                          bd.baseAddress!))
-            // F_aux of rows c0..<c0+n into fa [n, nD].
-            let fill = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>) in
+            // F_aux of rows c0..<c0+n into fa [n, nD], which holds zeros; `clear` puts the zeros back
+            // where `fill` wrote (about a third of fa: cheaper than zeroing all of it each time).
+            let scatter = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>, zero: Bool) in
                 let (_, _, _, _, _, col, st, ix, vl, _, _) = box.value
-                fa.initialize(repeating: 0, count: n * nD)
-                for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = vl[s] } }
+                for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = zero ? 0 : vl[s] } }
             }
+            let fill = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>) in scatter(c0, n, fa, false) }
+            let clear = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>) in scatter(c0, n, fa, true) }
             // Phase 1, per chunk: ê, then Gaux = scale·(ê − r) in place, and Σ‖ê − r‖².
             parallelFor(chunks) { c in
                 let (Wd, Gaux, G, _, num, _, _, _, _, _, _) = box.value
                 let c0 = c * chunk, n = min(chunk, B - c0)
                 let fa = UnsafeMutablePointer<Float>.allocate(capacity: n * nD)
                 defer { fa.deallocate() }
+                fa.initialize(repeating: 0, count: n * nD)
                 fill(c0, n, fa)
+                // e starts as −r, and the product adds ê to it (beta = 1): ê − r, the same bits, no
+                // zeroing pass.
                 let e = Gaux + c0 * d
-                sgemm(.none, .none, m: n, n: d, k: nD, a: fa, lda: nD, b: Wd, ldb: d, c: e, ldc: d)
+                for t in 0 ..< n * d { e[t] = -(toR * G[c0 * d + t]) }
+                sgemm(.none, .none, m: n, n: d, k: nD, a: fa, lda: nD, b: Wd, ldb: d, beta: 1, c: e, ldc: d)
                 var s = 0.0
                 for t in 0 ..< n * d {
-                    let v = e[t] - toR * G[c0 * d + t]
+                    let v = e[t]
                     s += Double(v * v); e[t] = scale * v
                 }
                 num[c] = s
@@ -133,6 +139,7 @@ extension SAE {
                     let (Wd, Gaux, _, x, _, _, _, _, _, dWd, b_dec) = box.value
                     let (dWe, dbe) = task == 0 ? out.value.0 : out.value.1
                     let fa = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
+                    fa.initialize(repeating: 0, count: chunk * nD)
                     let dp = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
                     let xt = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
                     defer { fa.deallocate(); dp.deallocate(); xt.deallocate() }
@@ -141,6 +148,7 @@ extension SAE {
                         let encoderPart = task == 0 ? c < split : c >= split
                         if task == 1 && !encoderPart { continue }
                         fill(c0, n, fa)
+                        defer { clear(c0, n, fa) }
                         if task == 0 {
                             sgemm(.transposed, .none, m: nD, n: d, k: n, a: fa, lda: nD, b: g, ldb: d, beta: 1, c: dWd, ldc: d)
                         }
