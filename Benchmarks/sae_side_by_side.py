@@ -4,6 +4,9 @@ SAELens, on the same shape, the same number of CPU threads and random float32 da
 
 Each PyTorch step is what its library's trainer does per batch: forward with the loss terms,
 backward, Adam, and (sparsify) the decoder-norm projection. Reported: tokens/s, ms per step.
+The machine's speed drifts within minutes, so every entry is measured in each of `--rounds` rounds,
+one after another, and the table gives the medians over rounds; nanosae's ratios to sparsify are
+taken within each round (the same minute), then their median.
 
 Setup (PyTorch is large; the CPU build is enough):
     python3 -m venv /tmp/saevenv
@@ -91,15 +94,16 @@ def main():
     p.add_argument("--batch", type=int, default=4096)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--dead-fraction", type=float, default=0.25, help="latents marked dead for the AuxK rows")
+    p.add_argument("--dead-fraction", type=float, default=0.1, help="latents marked dead for the AuxK rows")
+    p.add_argument("--rounds", type=int, default=3, help="times every entry is measured (medians are shown)")
     p.add_argument("--sae-bench", default=os.path.join(os.path.dirname(__file__), "..", ".build", "release", "sae-bench"))
     args = p.parse_args()
 
-    rows = []
+    entries = []          # (name, function returning seconds per step)
     if os.path.exists(args.sae_bench):
         for arch, dead in [("topk", 0.0), ("topk", args.dead_fraction), ("relu", 0.0)]:
-            r = nanosae(args, arch, dead)
-            rows.append((f"nanosae {arch}" + (" +AuxK" if dead else ""), r["tokens_per_s"], r["step_ms"]))
+            entries.append((f"nanosae {arch}" + (" +AuxK" if dead else ""),
+                            lambda arch=arch, dead=dead: nanosae(args, arch, dead)["step_ms"] / 1e3))
     else:
         print(f"(no sae-bench at {args.sae_bench}: build it with swift build -c release)", file=sys.stderr)
     try:
@@ -117,12 +121,28 @@ def main():
             except ImportError as e:
                 print(f"({name}: not installed: {e})", file=sys.stderr)
                 continue
-            s = median_step_seconds(step, args.steps)
-            rows.append((name, args.batch / s, s * 1e3))
-    print(f"d_in {args.d_in}, d_sae {args.d_sae}, k {args.k}, batch {args.batch}, {args.threads} threads")
-    print(f"{'':26} {'tokens/s':>10} {'ms/step':>9}")
-    for name, tps, ms in rows:
-        print(f"{name:26} {tps:10.0f} {ms:9.1f}")
+            entries.append((name, lambda step=step: median_step_seconds(step, args.steps)))
+    seconds = {name: [] for name, _ in entries}
+    for _ in range(args.rounds):
+        for name, measure in entries:
+            seconds[name].append(measure())
+
+    def median(xs):
+        xs = sorted(xs)
+        return xs[len(xs) // 2]
+    # nanosae / sparsify within each round.
+    pairs = {"nanosae topk": "sparsify topk", "nanosae topk +AuxK": "sparsify topk +AuxK"}
+    print(f"d_in {args.d_in}, d_sae {args.d_sae}, k {args.k}, batch {args.batch}, {args.threads} threads, "
+          f"{args.rounds} rounds (medians)")
+    print(f"{'':26} {'tokens/s':>10} {'ms/step':>9}  vs sparsify (per round)")
+    for name, _ in entries:
+        s = median(seconds[name])
+        ratio = ""
+        other = pairs.get(name)
+        if other in seconds:
+            r = [o / m for m, o in zip(seconds[name], seconds[other])]
+            ratio = f"  {median(r):.2f}× ({', '.join(f'{x:.2f}' for x in r)})"
+        print(f"{name:26} {args.batch / s:10.0f} {s * 1e3:9.1f}{ratio}")
 
 
 if __name__ == "__main__":

@@ -48,15 +48,11 @@ extension SAE {
         return Double(config.auxAlpha) * num / D
     }
 
-    /// Σ_b ‖r_b − r̄‖² of the residuals r_b = x_b − x̂_b = −(B/2)·G_b: AuxK's (detached) denominator.
+    /// Σ_b ‖r_b − r̄‖² of the residuals r_b = x_b − x̂_b = −(B/2)·G_b: AuxK's (detached) denominator,
+    /// (B/2)²·Σ_b ‖G_b − Ḡ‖².
     func residualVariance(_ G: [Float], rows B: Int) -> Double {
-        let d = config.dIn, toR = -Float(B) / 2
-        var rMean = [Double](repeating: 0, count: d)
-        for b in 0..<B { for i in 0..<d { rMean[i] += Double(toR * G[b * d + i]) } }
-        for i in 0..<d { rMean[i] /= Double(B) }
-        var D = 0.0
-        for b in 0..<B { for i in 0..<d { let t = Double(toR * G[b * d + i]) - rMean[i]; D += t * t } }
-        return D
+        let half = Double(B) / 2
+        return half * half * G.withUnsafeBufferPointer { sumOfSquaredDeviations($0.baseAddress!, rows: B, columns: config.dIn) }
     }
 
     /// Whether the AuxK term runs as dense products over the dead latents (`gatheredAuxK`) rather than

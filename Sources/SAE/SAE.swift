@@ -170,28 +170,9 @@ extension SAE {
         return stats
     }
 
-    /// Σ_b ‖x_b − mean(x)‖² in Double. Each thread owns a range of columns (two passes over the
-    /// rows: mean, then squares), and the columns add in order: the same bits for any thread count.
+    /// Σ_b ‖x_b − mean(x)‖² in Double.
     func totalVariance(_ x: Tensor) -> Double {
-        let d = x.columns, B = x.rows
-        var perColumn = [Double](repeating: 0, count: d)
-        x.withConstBuffer { xb in perColumn.withUnsafeMutableBufferPointer { pc in
-            let box = UncheckedSendable((xb.baseAddress!, pc.baseAddress!))
-            parallelRanges(d, grain: 32) { r in
-                let (x, out) = box.value
-                let n = r.count, mean = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n), s = mean + n
-                defer { mean.deallocate() }
-                mean.initialize(repeating: 0, count: 2 * n)
-                for b in 0..<B { let row = x + b * d + r.lowerBound; for i in 0..<n { mean[i] += Double(row[i]) } }
-                for i in 0..<n { mean[i] /= Double(B) }
-                for b in 0..<B {
-                    let row = x + b * d + r.lowerBound
-                    for i in 0..<n { let t = Double(row[i]) - mean[i]; s[i] += t * t }
-                }
-                (out + r.lowerBound).update(from: s, count: n)
-            }
-        } }
-        return perColumn.reduce(0, +)
+        x.withConstBuffer { sumOfSquaredDeviations($0.baseAddress!, rows: x.rows, columns: x.columns) }
     }
 
     /// BatchTopK: θ ← θ + rate·(a_min − θ), initialised by the first batch's value. Call on every rank
@@ -200,4 +181,28 @@ extension SAE {
         threshold = threshold == 0 ? minKeptActivation
             : threshold + config.thresholdRate * (minKeptActivation - threshold)
     }
+}
+
+/// Σ_b ‖x_b − mean(x)‖² of x [rows, columns] in Double. Each thread owns a range of columns (two
+/// passes over the rows: mean, then squares), and the columns add in order: the same bits for any
+/// thread count.
+func sumOfSquaredDeviations(_ x: UnsafePointer<Float>, rows B: Int, columns d: Int) -> Double {
+    var perColumn = [Double](repeating: 0, count: d)
+    perColumn.withUnsafeMutableBufferPointer { pc in
+        let box = UncheckedSendable((x, pc.baseAddress!))
+        parallelRanges(d, grain: 32) { r in
+            let (x, out) = box.value
+            let n = r.count, mean = UnsafeMutablePointer<Double>.allocate(capacity: 2 * n), s = mean + n
+            defer { mean.deallocate() }
+            mean.initialize(repeating: 0, count: 2 * n)
+            for b in 0..<B { let row = x + b * d + r.lowerBound; for i in 0..<n { mean[i] += Double(row[i]) } }
+            for i in 0..<n { mean[i] /= Double(B) }
+            for b in 0..<B {
+                let row = x + b * d + r.lowerBound
+                for i in 0..<n { let t = Double(row[i]) - mean[i]; s[i] += t * t }
+            }
+            (out + r.lowerBound).update(from: s, count: n)
+        }
+    }
+    return perColumn.reduce(0, +)
 }
