@@ -150,7 +150,7 @@ extension SAE {
                         }
                         if !encoderPart { continue }
                         sgemm(.none, .transposed, m: n, n: nD, k: d, a: g, lda: d, b: Wd, ldb: d, c: dp, ldc: nD)
-                        for t in 0 ..< n * nD where fa[t] <= 0 { dp[t] = 0 }
+                        for t in 0 ..< n * nD { dp[t] = fa[t] > 0 ? dp[t] : 0 }      // a blend, not a branch
                         for r in 0..<n { for q in 0..<nD { dbe[q] += dp[r * nD + q] } }
                         for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
                         sgemm(.transposed, .none, m: nD, n: d, k: n, a: dp, lda: nD, b: xt, ldb: d, beta: 1, c: dWe, ldc: d)

@@ -451,16 +451,33 @@ extension SparseActivations {
     }
 }
 
-/// Keeps the positive entries of per-row top-k output (values > 0 after ReLU) in CSR form.
+/// Keeps the positive entries of per-row top-k output (values > 0 after ReLU) in CSR form: rows
+/// counted, then copied, in parallel.
 func compactPositive(values: [Float], indices: [Int32], rows: Int, perRow: Int) -> SparseActivations {
-    var s = SparseActivations(start: [0], idx: [], val: [])
-    s.start.reserveCapacity(rows + 1); s.idx.reserveCapacity(values.count); s.val.reserveCapacity(values.count)
-    for b in 0..<rows {
-        for t in (b * perRow) ..< ((b + 1) * perRow) where values[t] > 0 {
-            s.idx.append(indices[t])
-            s.val.append(values[t])
+    var start = [Int](repeating: 0, count: rows + 1)
+    values.withUnsafeBufferPointer { v in start.withUnsafeMutableBufferPointer { st in
+        let box = UncheckedSendable((v.baseAddress!, st.baseAddress!))
+        parallelRanges(rows, grain: 256) { r in
+            let (v, st) = box.value
+            for b in r {
+                var c = 0
+                for t in b * perRow ..< (b + 1) * perRow { c &+= v[t] > 0 ? 1 : 0 }
+                st[b + 1] = c
+            }
         }
-        s.start.append(s.idx.count)
-    }
-    return s
+    } }
+    for b in 0..<rows { start[b + 1] += start[b] }
+    var idx = [Int32](repeating: 0, count: start[rows]), val = [Float](repeating: 0, count: start[rows])
+    values.withUnsafeBufferPointer { v in indices.withUnsafeBufferPointer { ix in start.withUnsafeBufferPointer { st in
+    idx.withUnsafeMutableBufferPointer { oi in val.withUnsafeMutableBufferPointer { ov in
+        let box = UncheckedSendable((v.baseAddress!, ix.baseAddress!, st.baseAddress!, oi.baseAddress, ov.baseAddress))
+        parallelRanges(rows, grain: 256) { r in
+            let (v, ix, st, oi, ov) = box.value
+            for b in r {
+                var o = st[b]
+                for t in b * perRow ..< (b + 1) * perRow where v[t] > 0 { oi![o] = ix[t]; ov![o] = v[t]; o += 1 }
+            }
+        }
+    } } } } }
+    return SparseActivations(start: start, idx: idx, val: val)
 }
