@@ -65,8 +65,9 @@ extension SAE {
     /// into n_dead columns: per row chunk, F_aux [n, n_dead] (the k_aux picks, 0 elsewhere),
     ///   ê = F_aux·W_dec[dead];  Gaux = 2α(ê − r)/D;  ∂W_dec[dead] += F_auxᵀ·Gaux;
     ///   ∂pre = (Gaux·W_dec[dead]ᵀ) ⊙ 1[F_aux > 0];  ∂W_enc[dead] += ∂preᵀ·x̃;  ∂b_enc[dead] += Σ_b ∂pre_b.
-    /// Work is split into fixed tasks (row chunks for ê; two fixed halves of the weight gradients,
-    /// summed in order), so the bits do not depend on how many threads run them.
+    /// The chunks split into two fixed halves; each half's task takes its chunks end to end (one
+    /// F_aux per chunk, its Gaux still in cache) into its own gradient buffers, and the halves add
+    /// in order: the bits do not depend on how many threads run the tasks.
     func gatheredAuxK(_ aux: SparseActivations, dead: [Int32], rows B: Int, x: Tensor, G: [Float],
                       grads: inout [Float]) -> Double {
         let d = config.dIn, nD = dead.count
@@ -81,93 +82,57 @@ extension SAE {
                 for i in 0..<d { Wd[q * d + i] = p[layout.W_dec.lowerBound + Int(j) * d + i] }
             }
         }
-        let chunk = min(B, Self.encoderRowChunk), chunks = (B + chunk - 1) / chunk
-        var Gaux = [Float](repeating: 0, count: B * d)
+        let chunk = min(B, Self.encoderRowChunk), chunks = (B + chunk - 1) / chunk, half = (chunks + 1) / 2
         var chunkNum = [Double](repeating: 0, count: chunks)
-        // Task A: ∂W_dec[dead] (all chunks) + ∂W_enc, ∂b_enc of the first quarter; task B: the rest.
-        // (∂W_dec costs one product per chunk, ∂W_enc two, so A = 1 + ½ and B = 1½.)
-        let split = chunks / 4
-        var dWd = [Float](repeating: 0, count: nD * d)
-        var dWe0 = [Float](repeating: 0, count: nD * d), dWe1 = dWe0
-        var dbe0 = [Float](repeating: 0, count: nD), dbe1 = dbe0
+        // Per half: ∂W_dec[dead], ∂W_enc[dead] [nD, d] and ∂b_enc[dead] [nD].
+        var partial = [Float](repeating: 0, count: 2 * (2 * nD * d + nD))
         let bDec = Array(params[layout.b_dec])
 
-        Wd.withUnsafeBufferPointer { wd in Gaux.withUnsafeMutableBufferPointer { ga in G.withUnsafeBufferPointer { gb in
+        Wd.withUnsafeBufferPointer { wd in G.withUnsafeBufferPointer { gb in partial.withUnsafeMutableBufferPointer { pt in
         x.withConstBuffer { xb in chunkNum.withUnsafeMutableBufferPointer { cn in column.withUnsafeBufferPointer { col in
         aux.start.withUnsafeBufferPointer { st in aux.idx.withUnsafeBufferPointer { ix in aux.val.withUnsafeBufferPointer { vl in
-        dWd.withUnsafeMutableBufferPointer { dwd in bDec.withUnsafeBufferPointer { bd in
-            let box = UncheckedSendable((wd.baseAddress!, ga.baseAddress!, gb.baseAddress!, xb.baseAddress!, cn.baseAddress!,
-                                         col.baseAddress!, st.baseAddress!, ix.baseAddress!, vl.baseAddress!, dwd.baseAddress!,
-                                         bd.baseAddress!))
-            // F_aux of rows c0..<c0+n into fa [n, nD], which holds zeros; `clear` puts the zeros back
-            // where `fill` wrote (about a third of fa: cheaper than zeroing all of it each time).
-            let scatter = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>, zero: Bool) in
-                let (_, _, _, _, _, col, st, ix, vl, _, _) = box.value
-                for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = zero ? 0 : vl[s] } }
-            }
-            let fill = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>) in scatter(c0, n, fa, false) }
-            let clear = { (c0: Int, n: Int, fa: UnsafeMutablePointer<Float>) in scatter(c0, n, fa, true) }
-            // Phase 1, per chunk: ê, then Gaux = scale·(ê − r) in place, and Σ‖ê − r‖².
-            parallelFor(chunks) { c in
-                let (Wd, Gaux, G, _, num, _, _, _, _, _, _) = box.value
-                let c0 = c * chunk, n = min(chunk, B - c0)
-                let fa = UnsafeMutablePointer<Float>.allocate(capacity: n * nD)
-                defer { fa.deallocate() }
-                fa.initialize(repeating: 0, count: n * nD)
-                fill(c0, n, fa)
-                // e starts as −r, and the product adds ê to it (beta = 1): ê − r, the same bits, no
-                // zeroing pass.
-                let e = Gaux + c0 * d
-                for t in 0 ..< n * d { e[t] = -(toR * G[c0 * d + t]) }
-                sgemm(.none, .none, m: n, n: d, k: nD, a: fa, lda: nD, b: Wd, ldb: d, beta: 1, c: e, ldc: d)
-                var s = 0.0
-                for t in 0 ..< n * d {
-                    let v = e[t]
-                    s += Double(v * v); e[t] = scale * v
+        bDec.withUnsafeBufferPointer { bd in
+            let box = UncheckedSendable((wd.baseAddress!, gb.baseAddress!, pt.baseAddress!, xb.baseAddress!, cn.baseAddress!,
+                                         col.baseAddress!, st.baseAddress!, ix.baseAddress!, vl.baseAddress!, bd.baseAddress!))
+            parallelFor(2) { task in
+                let (Wd, G, partial, x, num, col, st, ix, vl, b_dec) = box.value
+                let dWd = partial + task * (2 * nD * d + nD), dWe = dWd + nD * d, dbe = dWe + nD * d
+                // F_aux [n, nD] (zeros but the picks), Gaux, ∂pre and x̃ of one chunk.
+                let fa = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
+                let dp = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
+                let e = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunk * d), xt = e + chunk * d
+                defer { fa.deallocate(); dp.deallocate(); e.deallocate() }
+                fa.initialize(repeating: 0, count: chunk * nD)
+                for c in task * half ..< min(chunks, (task + 1) * half) {
+                    let c0 = c * chunk, n = min(chunk, B - c0)
+                    for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = vl[s] } }
+                    // e starts as −r, the product adds ê (beta = 1); then Gaux = scale·(ê − r).
+                    for t in 0 ..< n * d { e[t] = -(toR * G[c0 * d + t]) }
+                    sgemm(.none, .none, m: n, n: d, k: nD, a: fa, lda: nD, b: Wd, ldb: d, beta: 1, c: e, ldc: d)
+                    var sum = 0.0
+                    for t in 0 ..< n * d { let v = e[t]; sum += Double(v * v); e[t] = scale * v }
+                    num[c] = sum
+                    sgemm(.transposed, .none, m: nD, n: d, k: n, a: fa, lda: nD, b: e, ldb: d, beta: 1, c: dWd, ldc: d)
+                    sgemm(.none, .transposed, m: n, n: nD, k: d, a: e, lda: d, b: Wd, ldb: d, c: dp, ldc: nD)
+                    for t in 0 ..< n * nD { dp[t] = fa[t] > 0 ? dp[t] : 0 }      // a blend, not a branch
+                    for r in 0..<n { for q in 0..<nD { dbe[q] += dp[r * nD + q] } }
+                    for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
+                    sgemm(.transposed, .none, m: nD, n: d, k: n, a: dp, lda: nD, b: xt, ldb: d, beta: 1, c: dWe, ldc: d)
+                    for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = 0 } }
                 }
-                num[c] = s
             }
-            // Phase 2: the weight gradients, in the two fixed tasks.
-            dWe0.withUnsafeMutableBufferPointer { we0 in dWe1.withUnsafeMutableBufferPointer { we1 in
-            dbe0.withUnsafeMutableBufferPointer { be0 in dbe1.withUnsafeMutableBufferPointer { be1 in
-                let out = UncheckedSendable(((we0.baseAddress!, be0.baseAddress!), (we1.baseAddress!, be1.baseAddress!)))
-                parallelFor(2) { task in
-                    let (Wd, Gaux, _, x, _, _, _, _, _, dWd, b_dec) = box.value
-                    let (dWe, dbe) = task == 0 ? out.value.0 : out.value.1
-                    let fa = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
-                    fa.initialize(repeating: 0, count: chunk * nD)
-                    let dp = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
-                    let xt = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
-                    defer { fa.deallocate(); dp.deallocate(); xt.deallocate() }
-                    for c in 0..<chunks {
-                        let c0 = c * chunk, n = min(chunk, B - c0), g = Gaux + c0 * d
-                        let encoderPart = task == 0 ? c < split : c >= split
-                        if task == 1 && !encoderPart { continue }
-                        fill(c0, n, fa)
-                        defer { clear(c0, n, fa) }
-                        if task == 0 {
-                            sgemm(.transposed, .none, m: nD, n: d, k: n, a: fa, lda: nD, b: g, ldb: d, beta: 1, c: dWd, ldc: d)
-                        }
-                        if !encoderPart { continue }
-                        sgemm(.none, .transposed, m: n, n: nD, k: d, a: g, lda: d, b: Wd, ldb: d, c: dp, ldc: nD)
-                        for t in 0 ..< n * nD { dp[t] = fa[t] > 0 ? dp[t] : 0 }      // a blend, not a branch
-                        for r in 0..<n { for q in 0..<nD { dbe[q] += dp[r * nD + q] } }
-                        for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
-                        sgemm(.transposed, .none, m: nD, n: d, k: n, a: dp, lda: nD, b: xt, ldb: d, beta: 1, c: dWe, ldc: d)
-                    }
-                }
-            } } } }
-        } } } } } } } } } } }
+        } } } } } } } } } }
 
-        // Scatter into the full gradient, the two halves of ∂W_enc/∂b_enc added in order.
+        // Scatter into the full gradient, the two halves added in order.
+        let size = 2 * nD * d + nD
         grads.withUnsafeMutableBufferPointer { g in
             for (q, j) in dead.enumerated() {
                 let j = Int(j)
                 for i in 0..<d {
-                    g[layout.W_dec.lowerBound + j * d + i] += dWd[q * d + i]
-                    g[layout.W_enc.lowerBound + j * d + i] += dWe0[q * d + i] + dWe1[q * d + i]
+                    g[layout.W_dec.lowerBound + j * d + i] += partial[q * d + i] + partial[size + q * d + i]
+                    g[layout.W_enc.lowerBound + j * d + i] += partial[nD * d + q * d + i] + partial[size + nD * d + q * d + i]
                 }
-                g[layout.b_enc.lowerBound + j] += dbe0[q] + dbe1[q]
+                g[layout.b_enc.lowerBound + j] += partial[2 * nD * d + q] + partial[size + 2 * nD * d + q]
             }
         }
         return Double(config.auxAlpha) * chunkNum.reduce(0, +) / D
