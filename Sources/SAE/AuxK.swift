@@ -65,47 +65,48 @@ extension SAE {
     /// into n_dead columns: per row chunk, F_aux [n, n_dead] (the k_aux picks, 0 elsewhere),
     ///   ê = F_aux·W_dec[dead];  Gaux = 2α(ê − r)/D;  ∂W_dec[dead] += F_auxᵀ·Gaux;
     ///   ∂pre = (Gaux·W_dec[dead]ᵀ) ⊙ 1[F_aux > 0];  ∂W_enc[dead] += ∂preᵀ·x̃;  ∂b_enc[dead] += Σ_b ∂pre_b.
+    /// ∂preᵀ·x̃ = ∂preᵀ·x − (Σ_b ∂pre_b)·b_dec, so x̃ is never formed (as in `finishEncoderGradient`).
     /// The chunks split into two fixed halves; each half's task takes its chunks end to end (one
     /// F_aux per chunk, its Gaux still in cache) into its own gradient buffers, and the halves add
     /// in order: the bits do not depend on how many threads run the tasks.
-    func gatheredAuxK(_ aux: SparseActivations, dead: [Int32], rows B: Int, x: Tensor, G: [Float],
-                      grads: inout [Float]) -> Double {
-        let d = config.dIn, nD = dead.count
+    func gatheredAuxK(_ aux: AuxSelection, rows B: Int, x: Tensor, G: [Float], grads: inout [Float]) -> Double {
+        let d = config.dIn, nD = aux.dead.count, kAux = aux.perRow
         let D = residualVariance(G, rows: B)
         guard D > 0 else { return 0 }
         let toR = -Float(B) / 2, scale = Float(2 * Double(config.auxAlpha) / D)
-        var column = [Int32](repeating: -1, count: config.dSAE)        // latent → its gathered column
-        for (q, j) in dead.enumerated() { column[Int(j)] = Int32(q) }
-        var Wd = [Float](repeating: 0, count: nD * d)
+        var Wd = [Float](unsafeUninitializedCapacity: nD * d) { _, n in n = nD * d }
         params.withUnsafeBufferPointer { p in
-            for (q, j) in dead.enumerated() {
+            for (q, j) in aux.dead.enumerated() {
                 for i in 0..<d { Wd[q * d + i] = p[layout.W_dec.lowerBound + Int(j) * d + i] }
             }
         }
         let chunk = min(B, Self.encoderRowChunk), chunks = (B + chunk - 1) / chunk, half = (chunks + 1) / 2
         var chunkNum = [Double](repeating: 0, count: chunks)
         // Per half: ∂W_dec[dead], ∂W_enc[dead] [nD, d] and ∂b_enc[dead] [nD].
-        var partial = [Float](repeating: 0, count: 2 * (2 * nD * d + nD))
-        let bDec = Array(params[layout.b_dec])
+        let size = 2 * nD * d + nD
+        var partial = [Float](repeating: 0, count: 2 * size)
 
         Wd.withUnsafeBufferPointer { wd in G.withUnsafeBufferPointer { gb in partial.withUnsafeMutableBufferPointer { pt in
-        x.withConstBuffer { xb in chunkNum.withUnsafeMutableBufferPointer { cn in column.withUnsafeBufferPointer { col in
-        aux.start.withUnsafeBufferPointer { st in aux.idx.withUnsafeBufferPointer { ix in aux.val.withUnsafeBufferPointer { vl in
-        bDec.withUnsafeBufferPointer { bd in
+        x.withConstBuffer { xb in chunkNum.withUnsafeMutableBufferPointer { cn in
+        aux.ordinal.withUnsafeBufferPointer { ob in aux.value.withUnsafeBufferPointer { vb in
             let box = UncheckedSendable((wd.baseAddress!, gb.baseAddress!, pt.baseAddress!, xb.baseAddress!, cn.baseAddress!,
-                                         col.baseAddress!, st.baseAddress!, ix.baseAddress!, vl.baseAddress!, bd.baseAddress!))
+                                         ob.baseAddress!, vb.baseAddress!))
             parallelFor(2) { task in
-                let (Wd, G, partial, x, num, col, st, ix, vl, b_dec) = box.value
-                let dWd = partial + task * (2 * nD * d + nD), dWe = dWd + nD * d, dbe = dWe + nD * d
-                // F_aux [n, nD] (zeros but the picks), Gaux, ∂pre and x̃ of one chunk.
+                let (Wd, G, partial, x, num, ordinal, value) = box.value
+                let dWd = partial + task * size, dWe = dWd + nD * d, dbe = dWe + nD * d
+                // F_aux [n, nD] (zeros but the picks), ∂pre and Gaux of one chunk.
                 let fa = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
                 let dp = UnsafeMutablePointer<Float>.allocate(capacity: chunk * nD)
-                let e = UnsafeMutablePointer<Float>.allocate(capacity: 2 * chunk * d), xt = e + chunk * d
+                let e = UnsafeMutablePointer<Float>.allocate(capacity: chunk * d)
                 defer { fa.deallocate(); dp.deallocate(); e.deallocate() }
                 fa.initialize(repeating: 0, count: chunk * nD)
                 for c in task * half ..< min(chunks, (task + 1) * half) {
                     let c0 = c * chunk, n = min(chunk, B - c0)
-                    for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = vl[s] } }
+                    // Unused slots (value 0) may share an ordinal with a pick: write the picks only.
+                    for r in 0..<n {
+                        let o = ordinal + (c0 + r) * kAux, v = value + (c0 + r) * kAux, f = fa + r * nD
+                        for s in 0..<kAux where v[s] > 0 { f[Int(o[s])] = v[s] }
+                    }
                     // e starts as −r, the product adds ê (beta = 1); then Gaux = scale·(ê − r).
                     for t in 0 ..< n * d { e[t] = -(toR * G[c0 * d + t]) }
                     sgemm(.none, .none, m: n, n: d, k: nD, a: fa, lda: nD, b: Wd, ldb: d, beta: 1, c: e, ldc: d)
@@ -116,25 +117,28 @@ extension SAE {
                     sgemm(.none, .transposed, m: n, n: nD, k: d, a: e, lda: d, b: Wd, ldb: d, c: dp, ldc: nD)
                     for t in 0 ..< n * nD { dp[t] = fa[t] > 0 ? dp[t] : 0 }      // a blend, not a branch
                     for r in 0..<n { for q in 0..<nD { dbe[q] += dp[r * nD + q] } }
-                    for r in 0..<n { for i in 0..<d { xt[r * d + i] = x[(c0 + r) * d + i] - b_dec[i] } }
-                    sgemm(.transposed, .none, m: nD, n: d, k: n, a: dp, lda: nD, b: xt, ldb: d, beta: 1, c: dWe, ldc: d)
-                    for r in 0..<n { for s in st[c0 + r] ..< st[c0 + r + 1] { fa[r * nD + Int(col[Int(ix[s])])] = 0 } }
+                    sgemm(.transposed, .none, m: nD, n: d, k: n, a: dp, lda: nD, b: x + c0 * d, ldb: d, beta: 1, c: dWe, ldc: d)
+                    for r in 0..<n {
+                        let o = ordinal + (c0 + r) * kAux, f = fa + r * nD
+                        for s in 0..<kAux { f[Int(o[s])] = 0 }
+                    }
                 }
             }
-        } } } } } } } } } }
+        } } } } } } }
 
-        // Scatter into the full gradient, the two halves added in order.
-        let size = 2 * nD * d + nD
-        grads.withUnsafeMutableBufferPointer { g in
-            for (q, j) in dead.enumerated() {
-                let j = Int(j)
+        // Scatter into the full gradient, the two halves added in order; x → x̃ for ∂W_enc.
+        grads.withUnsafeMutableBufferPointer { g in params.withUnsafeBufferPointer { p in partial.withUnsafeBufferPointer { h0 in
+            let h1 = h0.baseAddress! + size, h0 = h0.baseAddress!
+            let b_dec = p.baseAddress! + layout.b_dec.lowerBound
+            for (q, j) in aux.dead.enumerated() {
+                let j = Int(j), db = h0[2 * nD * d + q] + h1[2 * nD * d + q]
                 for i in 0..<d {
-                    g[layout.W_dec.lowerBound + j * d + i] += partial[q * d + i] + partial[size + q * d + i]
-                    g[layout.W_enc.lowerBound + j * d + i] += partial[nD * d + q * d + i] + partial[size + nD * d + q * d + i]
+                    g[layout.W_dec.lowerBound + j * d + i] += h0[q * d + i] + h1[q * d + i]
+                    g[layout.W_enc.lowerBound + j * d + i] += (h0[nD * d + q * d + i] + h1[nD * d + q * d + i]) - db * b_dec[i]
                 }
-                g[layout.b_enc.lowerBound + j] += partial[2 * nD * d + q] + partial[size + 2 * nD * d + q]
+                g[layout.b_enc.lowerBound + j] += db
             }
-        }
+        } } }
         return Double(config.auxAlpha) * chunkNum.reduce(0, +) / D
     }
 }

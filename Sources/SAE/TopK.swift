@@ -26,10 +26,27 @@ struct SparseActivations {
     var count: Int { idx.count }
 }
 
-/// The selection of one TopK/BatchTopK forward: main latents, AuxK latents, smallest kept activation.
+/// AuxK's picks of a batch, fixed width: row b's (at most) k_aux largest positive dead
+/// pre-activations are value[b·perRow ..< (b+1)·perRow], in ascending order of their ordinals into
+/// `dead` (the dead latents, ascending); unused slots hold value 0.
+struct AuxSelection {
+    let dead: [Int32]
+    let perRow: Int
+    var ordinal: [Int32]
+    var value: [Float]
+
+    /// The picks as latents in compressed-row form (entry-by-entry AuxK and the reference paths).
+    func sparse(rows: Int) -> SparseActivations {
+        var s = compactPositive(values: value, indices: ordinal, rows: rows, perRow: perRow)
+        for t in 0..<s.count { s.idx[t] = dead[Int(s.idx[t])] }
+        return s
+    }
+}
+
+/// The selection of one TopK/BatchTopK forward: main latents, AuxK picks, smallest kept activation.
 struct TopKSelection {
     var main: SparseActivations
-    var aux: SparseActivations?
+    var aux: AuxSelection?
     var minKept: Float?
 }
 
@@ -69,8 +86,9 @@ extension SAE {
 
         var topVal = [Float](repeating: 0, count: B * perRow)
         var topIdx = [Int32](repeating: 0, count: B * perRow)
-        var auxVal = [Float](repeating: 0, count: useAux ? B * kAux : 0)
-        var auxIdx = [Int32](repeating: 0, count: useAux ? B * kAux : 0)
+        // Every slot is written by selectLargest.
+        var auxVal = [Float](unsafeUninitializedCapacity: useAux ? B * kAux : 0) { _, n in n = useAux ? B * kAux : 0 }
+        var auxIdx = [Int32](unsafeUninitializedCapacity: useAux ? B * kAux : 0) { _, n in n = useAux ? B * kAux : 0 }
         // Every worker's buffers, allocated here (not in the workers' threads, whose malloc arenas
         // would keep them) so that later temporaries of the step reuse the memory. Not zeroed: every
         // element is written before it is read.
@@ -161,7 +179,6 @@ extension SAE {
                         // The k_aux largest dead pre-activations of each row (AuxK), as dead ordinals.
                         selectLargest(pre: deadPre, m: nDead, rows: n, candidates: allDead, k: kAux,
                                       outIdx: ai! + c0 * kAux, outVal: av! + c0 * kAux, parallel: workers == 1)
-                        for t in c0 * kAux ..< (c0 + n) * kAux { ai![t] = dead![Int(ai![t])] }
                     }
                     c0 += n
                 }
@@ -175,7 +192,7 @@ extension SAE {
         } else {
             main = compactPositive(values: topVal, indices: topIdx, rows: B, perRow: k)
         }
-        let aux = useAux ? compactPositive(values: auxVal, indices: auxIdx, rows: B, perRow: kAux) : nil
+        let aux = useAux ? AuxSelection(dead: deadIdx, perRow: kAux, ordinal: auxIdx, value: auxVal) : nil
         return TopKSelection(main: main, aux: aux, minKept: minKept)
     }
 
@@ -219,13 +236,12 @@ extension SAE {
         stats.l0 = Double(sel.main.count) / Double(B)
 
         zeroInParallel(&grads)
-        let dead: [Int32] = deadMask.map { mask in (0 ..< m).filter { mask[$0] }.map { Int32($0) } } ?? []
-        let gathered = !dense && sel.aux != nil && usesGatheredAuxK(dead: dead.count, kAux: config.effectiveAuxK)
+        let gathered = !dense && sel.aux.map { usesGatheredAuxK(dead: $0.dead.count, kAux: $0.perRow) } ?? false
         if dense {
             var G = [Float](repeating: 0, count: B * d)        // ∂L/∂x̂  [B,d]
             stats.sumSquaredError = denseDecode(sel.main, rows: B, x: batch, G: &G)
             var Gaux = [Float](repeating: 0, count: sel.aux == nil ? 0 : B * d)
-            if let aux = sel.aux { stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: true) }
+            if let aux = sel.aux { stats.auxLoss = auxKLoss(aux.sparse(rows: B), rows: B, G: G, Gaux: &Gaux, dense: true) }
             denseBackward(sel, rows: B, x: batch, G: G, Gaux: Gaux, grads: &grads)
             withPointers(params, &grads) { _, g in
                 G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
@@ -233,17 +249,18 @@ extension SAE {
         } else if let aux = sel.aux {
             // AuxK needs the residuals of the whole batch (its denominator): decode all rows first.
             // Its entries join the buckets when they go entry by entry.
-            let buckets = EntryBuckets([sel.main] + (gathered ? [] : [aux]), rows: B, m: m, d: d)
+            let auxEntries = gathered ? nil : aux.sparse(rows: B)
+            let buckets = EntryBuckets([sel.main] + (auxEntries.map { [$0] } ?? []), rows: B, m: m, d: d)
             var G = [Float](repeating: 0, count: B * d)
             G.withUnsafeMutableBufferPointer { stats.sumSquaredError = sparseDecode(sel.main, rows: 0..<B, x: batch, into: $0.baseAddress!) }
             var Gaux = [Float](repeating: 0, count: gathered ? 0 : B * d)
-            if !gathered { stats.auxLoss = auxKLoss(aux, rows: B, G: G, Gaux: &Gaux, dense: false) }
+            if let auxEntries { stats.auxLoss = auxKLoss(auxEntries, rows: B, G: G, Gaux: &Gaux, dense: false) }
             G.withUnsafeBufferPointer { gb in Gaux.withUnsafeBufferPointer { ab in
                 sparseBackward(buckets, blocks: 0 ..< buckets.blocks, x: batch, G: gb.baseAddress!, gFirst: 0,
                                Gaux: gathered ? nil : ab.baseAddress, grads: &grads)
             } }
             finishEncoderGradient(&grads)          // before gatheredAuxK, whose ∂W_enc uses x̃ itself
-            if gathered { stats.auxLoss = gatheredAuxK(aux, dead: dead, rows: B, x: batch, G: G, grads: &grads) }
+            if gathered { stats.auxLoss = gatheredAuxK(aux, rows: B, x: batch, G: G, grads: &grads) }
             withPointers(params, &grads) { _, g in
                 G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
             }
@@ -385,7 +402,7 @@ extension SAE {
         let d = config.dIn, m = config.dSAE
         let b_dec = Array(params[layout.b_dec])
         let xt = (0 ..< B * d).map { x.storage[$0] - b_dec[$0 % d] }
-        let sets = [(sel.main, G)] + (sel.aux.map { [($0, Gaux)] } ?? [])
+        let sets = [(sel.main, G)] + (sel.aux.map { [($0.sparse(rows: B), Gaux)] } ?? [])
         withPointers(params, &grads) { p, gr in
             for (s, g) in sets {
                 let f = s.dense(rows: B, m: m)

@@ -154,7 +154,7 @@ import Tensors
                 sae.selectionMargin = margin
                 let s = x.withConstBuffer { sae.topkSelect($0.baseAddress!, rows: 600, deadMask: dead) }
                 #expect(s.main.start == base.main.start && s.main.idx == base.main.idx && s.main.val == base.main.val, "margin \(margin)")
-                #expect(s.aux?.idx == base.aux?.idx && s.aux?.val == base.aux?.val && s.minKept == base.minKept)
+                #expect(s.aux?.ordinal == base.aux?.ordinal && s.aux?.value == base.aux?.value && s.minKept == base.minKept)
             }
             return base
         }

@@ -1,0 +1,3 @@
+// glibc's malloc tuning (mallopt), which Swift's Glibc module does not import.
+#pragma once
+#include <malloc.h>
