@@ -48,10 +48,9 @@ let package = Package(
                        providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
 
         // Tensors and kernels: row-major Float32, BLAS-backed matmul, element-wise ops, top-k.
-        .target(name: "Tensors", dependencies: ["COpenBLAS", "CMalloc"], swiftSettings: kernelSettings),
+        .target(name: "Tensors", dependencies: ["COpenBLAS"], swiftSettings: kernelSettings),
 
         // File formats from outside: zip (stored, zip64), restricted pickle, torch state dicts,
         // safetensors (read and write), JSON configs. Every length and offset is checked.

@@ -33,7 +33,6 @@ struct SAEStepBench: ParsableCommand {
             throw ValidationError("--arch must be one of topk, batchtopk, relu, gated, jumprelu; got \(arch)")
         }
         if let threads { BLAS.setThreads(threads) }
-        keepFreedHeapMemory()               // as sae-train does
         let machineThreads = BLAS.threads
         var rng = Xoshiro256(seed: 0)
         var sae = try SAE(config: SAEConfig(architecture: architecture, dIn: dIn, dSAE: dSAE, k: k, l1: 1e-3), rng: &rng)

@@ -60,7 +60,6 @@ public final class Trainer {
         // same time. A fixed count keeps every run, and every resumed run, bitwise reproducible.
         // More cores are used by more ranks (mpirun -np <cores>) and by the kernels' own threads.
         BLAS.setThreads(1)
-        keepFreedHeapMemory()
         let N = comm.size
         guard config.batchTokens % N == 0 else {
             throw ConfigError("config", "batch_tokens (\(config.batchTokens)) must be a multiple of the number of ranks (\(N))")

@@ -1,3 +1,0 @@
-// glibc's malloc tuning (mallopt), which Swift's Glibc module does not import.
-#pragma once
-#include <malloc.h>
