@@ -368,15 +368,15 @@ extension SAE {
                     for j in r {
                         let e0 = cnt[blk * m + j], n = cnt[blk * m + j + 1] - e0
                         if n == 0 { continue }
-                        var bsum: Float = 0
                         for t in 0..<n {
                             let b = Int(er[e0 + t])
                             gRow[t] = (ek[e0 + t] == 0 ? G : Gaux!) + b * d
                             xRow[t] = x + b * d
                             f[t] = ef[e0 + t]
-                            dpre[t] = dot(gRow[t], W_dec + j * d, d)
-                            bsum += dpre[t]
                         }
+                        dotRows(W_dec + j * d, gRow, count: n, d, into: dpre)
+                        var bsum: Float = 0
+                        for t in 0..<n { bsum += dpre[t] }
                         addWeightedRows(dWdec + j * d, f, gRow, dWenc + j * d, dpre, xRow, count: n, d)
                         db_enc[j] += bsum
                     }
