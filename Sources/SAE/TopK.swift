@@ -259,7 +259,7 @@ extension SAE {
                 sparseBackward(buckets, blocks: 0 ..< buckets.blocks, x: batch, G: gb.baseAddress!, gFirst: 0,
                                Gaux: gathered ? nil : ab.baseAddress, grads: &grads)
             } }
-            finishEncoderGradient(&grads)          // before gatheredAuxK, whose ∂W_enc uses x̃ itself
+            finishEncoderGradient(&grads)          // before gatheredAuxK, which adds its part already corrected
             if gathered { stats.auxLoss = gatheredAuxK(aux, rows: B, x: batch, G: G, grads: &grads) }
             withPointers(params, &grads) { _, g in
                 G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
