@@ -439,23 +439,38 @@ struct EntryBuckets {
     init(_ sets: [SparseActivations], rows B: Int, m: Int, d: Int) {
         let R = max(16, min(B, 131_072 / d)), nBlocks = (B + R - 1) / R
         rowsPerBlock = R; blocks = nBlocks
-        var count = [Int](repeating: 0, count: nBlocks * m + 1)
-        for s in sets { for b in 0..<B { for t in s.start[b] ..< s.start[b + 1] { count[(b / R) * m + Int(s.idx[t]) + 1] += 1 } } }
-        for i in 0 ..< nBlocks * m { count[i + 1] += count[i] }
-        let total = count[nBlocks * m]
-        row = [Int32](repeating: 0, count: total); f = [Float](repeating: 0, count: total)
-        kind = [UInt8](repeating: 0, count: total)
-        var fill = count
-        for (k, s) in sets.enumerated() {
-            for b in 0..<B {
-                for t in s.start[b] ..< s.start[b + 1] {
-                    let key = (b / R) * m + Int(s.idx[t]), e = fill[key]
-                    fill[key] += 1
-                    row[e] = Int32(b); f[e] = s.val[t]; kind[e] = UInt8(k)
+        let total = sets.reduce(0) { $0 + $1.count }
+        var start = [Int](repeating: 0, count: nBlocks * m + 1)
+        var row = [Int32](repeating: 0, count: total), f = [Float](repeating: 0, count: total)
+        var kind = [UInt8](repeating: 0, count: total)
+        // A block's keys (blk·m ..< blk·m + m) hold only its rows' entries, and its first entry is
+        // the number of entries in the rows before it: blocks sort in parallel, each into its own range.
+        start.withUnsafeMutableBufferPointer { st in row.withUnsafeMutableBufferPointer { rw in
+        f.withUnsafeMutableBufferPointer { fb in kind.withUnsafeMutableBufferPointer { kd in
+            let box = UncheckedSendable((st.baseAddress!, rw.baseAddress!, fb.baseAddress!, kd.baseAddress!))
+            parallelRanges(nBlocks, grain: 1) { r in
+                let (start, row, f, kind) = box.value
+                let fill = UnsafeMutablePointer<Int>.allocate(capacity: m)
+                defer { fill.deallocate() }
+                for blk in r {
+                    let lo = blk * R, hi = min(B, lo + R), key0 = blk * m
+                    // Counts at start[key + 1], then running sums from the block's first entry.
+                    for s in sets { for t in s.start[lo] ..< s.start[hi] { start[key0 + Int(s.idx[t]) + 1] += 1 } }
+                    var e = sets.reduce(0) { $0 + $1.start[lo] }
+                    for j in 0..<m { fill[j] = e; e += start[key0 + j + 1]; start[key0 + j + 1] = e }
+                    for (k, s) in sets.enumerated() {
+                        for b in lo..<hi {
+                            for t in s.start[b] ..< s.start[b + 1] {
+                                let j = Int(s.idx[t]), o = fill[j]
+                                fill[j] += 1
+                                row[o] = Int32(b); f[o] = s.val[t]; kind[o] = UInt8(k)
+                            }
+                        }
+                    }
                 }
             }
-        }
-        start = count
+        } } } }
+        self.start = start; self.row = row; self.f = f; self.kind = kind
     }
 }
 
