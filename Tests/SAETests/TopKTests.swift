@@ -6,12 +6,12 @@ import Tensors
 // path (dense [B,m] activations and sgemms), forward and gradients, at a size where the row chunks,
 // the latent buckets and the threads all come into play.
 @Suite struct TopKTests {
-    func compare(_ arch: Architecture, aux: Bool) throws {
+    func compare(_ arch: Architecture, aux: Bool, d: Int = 48) throws {
         var rng = Xoshiro256(seed: 7)
-        var config = SAEConfig(architecture: arch, dIn: 48, dSAE: 384, k: 12)
+        var config = SAEConfig(architecture: arch, dIn: d, dSAE: 384, k: 12)
         config.auxK = 24
         var sae = try SAE(config: config, rng: &rng)
-        let x = Tensor.randomNormal(shape: [1100, 48], rng: &rng)      // > 2 encoder row chunks
+        let x = Tensor.randomNormal(shape: [1100, d], rng: &rng)      // > 2 encoder row chunks
         try sae.initializeDecoderBias(from: x)
         for i in sae.layout.b_enc { sae.params[i] = 0.05 * rng.nextGaussian() }
         let dead: [Bool]? = aux ? (0..<384).map { $0 % 5 == 0 } : nil
@@ -58,6 +58,11 @@ import Tensors
     }
 
     @Test func topkSparseEqualsDense() throws { try compare(.topk, aux: false) }
+    /// At d 256 the backward's row blocks are 512 rows: three blocks, bucketed in parallel.
+    @Test(arguments: [false, true]) func topkSparseEqualsDenseOverRowBlocks(aux: Bool) throws {
+        #expect(EntryBuckets([], rows: 1100, m: 384, d: 256).blocks == 3)
+        try compare(.topk, aux: aux, d: 256)
+    }
     @Test func topkWithAuxKSparseEqualsDense() throws { try compare(.topk, aux: true) }
     @Test func batchtopkSparseEqualsDense() throws { try compare(.batchtopk, aux: true) }
 
