@@ -65,7 +65,8 @@ extension SAE {
     /// into n_dead columns: per row chunk, F_aux [n, n_dead] (the k_aux picks, 0 elsewhere),
     ///   ê = F_aux·W_dec[dead];  Gaux = 2α(ê − r)/D;  ∂W_dec[dead] += F_auxᵀ·Gaux;
     ///   ∂pre = (Gaux·W_dec[dead]ᵀ) ⊙ 1[F_aux > 0];  ∂W_enc[dead] += ∂preᵀ·x̃;  ∂b_enc[dead] += Σ_b ∂pre_b.
-    /// ∂preᵀ·x̃ = ∂preᵀ·x − (Σ_b ∂pre_b)·b_dec, so x̃ is never formed (as in `finishEncoderGradient`).
+    /// ∂W_enc[dead] gets ∂preᵀ·x; `finishEncoderGradient`, run after, turns it into ∂preᵀ·x̃ with
+    /// ∂b_enc (∂preᵀ·x̃ = ∂preᵀ·x − (Σ_b ∂pre_b)·b_dec), so x̃ is never formed.
     /// The chunks split into two fixed halves; each half's task takes its chunks end to end (one
     /// F_aux per chunk, its Gaux still in cache) into its own gradient buffers, and the halves add
     /// in order: the bits do not depend on how many threads run the tasks.
@@ -126,19 +127,18 @@ extension SAE {
             }
         } } } } } } }
 
-        // Scatter into the full gradient, the two halves added in order; x → x̃ for ∂W_enc.
-        grads.withUnsafeMutableBufferPointer { g in params.withUnsafeBufferPointer { p in partial.withUnsafeBufferPointer { h0 in
+        // Scatter into the full gradient, the two halves added in order.
+        grads.withUnsafeMutableBufferPointer { g in partial.withUnsafeBufferPointer { h0 in
             let h1 = h0.baseAddress! + size, h0 = h0.baseAddress!
-            let b_dec = p.baseAddress! + layout.b_dec.lowerBound
             for (q, j) in aux.dead.enumerated() {
-                let j = Int(j), db = h0[2 * nD * d + q] + h1[2 * nD * d + q]
+                let j = Int(j)
                 for i in 0..<d {
                     g[layout.W_dec.lowerBound + j * d + i] += h0[q * d + i] + h1[q * d + i]
-                    g[layout.W_enc.lowerBound + j * d + i] += (h0[nD * d + q * d + i] + h1[nD * d + q * d + i]) - db * b_dec[i]
+                    g[layout.W_enc.lowerBound + j * d + i] += h0[nD * d + q * d + i] + h1[nD * d + q * d + i]
                 }
-                g[layout.b_enc.lowerBound + j] += db
+                g[layout.b_enc.lowerBound + j] += h0[2 * nD * d + q] + h1[2 * nD * d + q]
             }
-        } } }
+        } }
         return Double(config.auxAlpha) * chunkNum.reduce(0, +) / D
     }
 }

@@ -259,8 +259,8 @@ extension SAE {
                 sparseBackward(buckets, blocks: 0 ..< buckets.blocks, x: batch, G: gb.baseAddress!, gFirst: 0,
                                Gaux: gathered ? nil : ab.baseAddress, grads: &grads)
             } }
-            finishEncoderGradient(&grads)          // before gatheredAuxK, which adds its part already corrected
             if gathered { stats.auxLoss = gatheredAuxK(aux, rows: B, x: batch, G: G, grads: &grads) }
+            finishEncoderGradient(&grads)
             withPointers(params, &grads) { _, g in
                 G.withUnsafeBufferPointer { addColumnSums($0.baseAddress!, rows: B, n: d, into: g + layout.b_dec.lowerBound) }
             }
@@ -385,7 +385,8 @@ extension SAE {
         } } } } } } }
     }
 
-    /// After the last block: Σ ∂pre·x̃_b = Σ ∂pre·x_b − (Σ ∂pre)·b_dec, so no [B,d] copy of x̃ is needed.
+    /// After the last block and AuxK's products: Σ ∂pre·x̃_b = Σ ∂pre·x_b − (Σ ∂pre)·b_dec for every
+    /// latent, so no [B,d] copy of x̃ is needed.
     func finishEncoderGradient(_ grads: inout [Float]) {
         let d = config.dIn
         withPointers(params, &grads) { p, g in
