@@ -42,6 +42,11 @@ public final class NanochatModel: @unchecked Sendable {
         try config.validate(file: file)
         let profile = try ArchitectureProfile.detect(shapes: stateDict.mapValues(\.shape), config: config,
                                                      file: file, forced: forced)
+        for name in stateDict.keys.sorted() {
+            if let i = stateDict[name]!.withConstBuffer(firstNonFinite) {
+                throw NanochatError.nonFiniteWeight(file: file, tensor: name, index: i)
+            }
+        }
         self.config = config
         self.profile = profile
         let store = ParameterStore(stateDict)

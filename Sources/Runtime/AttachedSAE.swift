@@ -34,15 +34,8 @@ public struct AttachedSAE: Sendable {
 
     /// Decoder row f (its direction in the hook's activation space, raw scale): W_dec[f] [d].
     public func decoderRow(_ f: Int) -> ArraySlice<Float> {
+        precondition((0..<sae.config.dSAE).contains(f), "decoder row \(f) of \(sae.config.dSAE)")
         let d = sae.config.dIn
         return sae.params[sae.layout.W_dec.lowerBound + f * d ..< sae.layout.W_dec.lowerBound + (f + 1) * d]
-    }
-}
-
-/// Bad runtime input (exit status 2 in `sae-run`): names the flag or file and what was expected.
-public enum RuntimeError: Error, CustomStringConvertible, Equatable {
-    case badInput(String)
-    public var description: String {
-        switch self { case .badInput(let s): s }
     }
 }

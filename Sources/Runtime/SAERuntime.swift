@@ -40,14 +40,12 @@ public final class SAERuntime {
         saes.append(sae)
     }
 
-    /// Adds an intervention after checking it against the attached SAEs.
+    /// The attached SAEs as interventions are checked against them.
+    public var targets: [Steering.Target] { saes.map { Steering.Target(hook: $0.hook.name, dSAE: $0.sae.config.dSAE) } }
+
+    /// Adds an intervention after checking it against the attached SAEs (`Steering.check`).
     public func steer(_ s: Steering) throws {
-        guard let i = saes.firstIndex(where: { $0.hook.name == s.hook }) else {
-            throw RuntimeError.badInput("--steer \(s.hook):\(s.feature): no SAE attached at \(s.hook) (attached: \(saes.map(\.hook.name).joined(separator: ", ")))")
-        }
-        guard s.feature < saes[i].sae.config.dSAE else {
-            throw RuntimeError.badInput("--steer \(s.hook):\(s.feature): feature index must be < d_sae = \(saes[i].sae.config.dSAE)")
-        }
+        try s.check(against: targets)
         interventions.append(s)
     }
 

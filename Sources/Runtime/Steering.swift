@@ -42,6 +42,26 @@ public struct Steering: Sendable, Equatable {
         self.init(hook: parts[0], feature: f, value: v, mode: mode, scope: scope)
     }
 
+    /// An attached SAE as an intervention sees it: its hook and its number of features.
+    public struct Target: Sendable, Equatable {
+        public var hook: String
+        public var dSAE: Int
+        public init(hook: String, dSAE: Int) { self.hook = hook; self.dSAE = dSAE }
+    }
+
+    /// The one check of an intervention, whoever asks for it (`--steer`, chat's `/steer`, the HTTP
+    /// API): an SAE is attached at the hook, the feature is one of its 0..<d_sae, the value finite.
+    public func check(against targets: [Target]) throws {
+        let name = "steer \(hook):\(feature)"
+        guard let t = targets.first(where: { $0.hook == hook }) else {
+            throw RuntimeError.badInput("\(name): no SAE attached at \(hook) (attached: \(targets.map(\.hook).joined(separator: ", ")))")
+        }
+        guard (0..<t.dSAE).contains(feature) else {
+            throw RuntimeError.badInput("\(name): feature must be in 0..<\(t.dSAE) (d_sae = \(t.dSAE))")
+        }
+        guard value.isFinite else { throw RuntimeError.badInput("\(name): value must be a finite number, got \(value)") }
+    }
+
     /// Whether the token at `position` is steered, for a prompt of `promptLength` tokens.
     func applies(position: Int, promptLength: Int) -> Bool {
         if position == 0 && !includeBOS { return false }

@@ -100,19 +100,7 @@ public struct SAE: Sendable {
     func checkBatch(_ batch: Tensor) throws {
         guard batch.columns == config.dIn else { throw SAEError.widthMismatch(expected: config.dIn, got: batch.columns) }
         guard batch.count > 0 else { throw SAEError.emptyBatch }
-        try batch.withConstBuffer { x in
-            // x − x is 0 for finite x and NaN for ±inf and NaN: one vectorised pass, then the row.
-            var acc = SIMD8<Float>(), i = 0
-            let raw = UnsafeRawPointer(x.baseAddress!)
-            while i + 8 <= x.count {
-                let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
-                acc += v - v; i += 8
-            }
-            var tail: Float = 0
-            while i < x.count { tail += x[i] - x[i]; i += 1 }
-            if acc.sum() + tail == 0 { return }
-            for i in 0..<x.count where !x[i].isFinite { throw SAEError.nonFiniteInput(row: i / config.dIn) }
-        }
+        if let i = batch.withConstBuffer(firstNonFinite) { throw SAEError.nonFiniteInput(row: i / config.dIn) }
     }
 }
 

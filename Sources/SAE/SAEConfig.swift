@@ -53,6 +53,19 @@ public struct SAEConfig: Sendable, Equatable, Codable {
     /// k_aux actually used: the configured value, else d/2, never more than m.
     public var effectiveAuxK: Int { min(auxK ?? max(1, dIn / 2), dSAE) }
 
+    /// How many floats the parameters take (`ParameterLayout.count`): 2·m·d + d + m·(per-latent
+    /// vectors), computed with overflow checks; nil when it does not fit in an Int. `validate`
+    /// refuses such a config, so `ParameterLayout` can use plain arithmetic after it.
+    public var parameterCount: Int? {
+        let perLatent = architecture == .gated ? 3 : architecture == .jumprelu ? 2 : 1
+        let (md, o1) = dSAE.multipliedReportingOverflow(by: dIn)
+        let (twoMD, o2) = md.multipliedReportingOverflow(by: 2)
+        let (vectors, o3) = dSAE.multipliedReportingOverflow(by: perLatent)
+        let (sum, o4) = twoMD.addingReportingOverflow(vectors)
+        let (total, o5) = sum.addingReportingOverflow(dIn)
+        return o1 || o2 || o3 || o4 || o5 ? nil : total
+    }
+
     /// Throws `SAEError.invalidConfig` naming the first field out of range.
     public func validate() throws {
         func bad(_ field: String, _ expected: String) -> SAEError {
@@ -60,6 +73,9 @@ public struct SAEConfig: Sendable, Equatable, Codable {
         }
         guard dIn >= 1 else { throw bad("d_in", "a positive width, got \(dIn)") }
         guard dSAE >= 1 else { throw bad("d_sae", "a positive number of latents, got \(dSAE)") }
+        guard parameterCount != nil else {
+            throw bad("d_sae", "small enough that its \(dSAE) × \(dIn) parameters can be counted, got \(dSAE)")
+        }
         if architecture == .topk || architecture == .batchtopk {
             guard k >= 1 && k <= dSAE else { throw bad("k", "1...d_sae (\(dSAE)), got \(k)") }
             if let a = auxK, a < 1 { throw bad("aux_k", "a positive count, got \(a)") }

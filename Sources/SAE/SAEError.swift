@@ -19,6 +19,8 @@ public enum SAEError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidCfg(file: String, key: String, expected: String)
     /// A weights file lacks a tensor or has it with the wrong shape.
     case badTensor(file: String, name: String, expected: [Int], got: [Int]?)
+    /// A weights file holds a NaN or ±inf (first flat index) or a value out of its domain.
+    case badValue(file: String, name: String, index: Int, expected: String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,8 @@ public enum SAEError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .badTensor(file, name, expected, got):
             return got == nil ? "\(file): missing tensor \(name) (expected shape \(expected))"
                 : "\(file): tensor \(name) has shape \(got!), expected \(expected)"
+        case let .badValue(file, name, index, expected):
+            return "\(file): tensor \(name), element \(index): expected \(expected)"
         }
     }
 }

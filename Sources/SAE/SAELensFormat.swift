@@ -99,10 +99,10 @@ extension SAE {
             throw SAEError.invalidCfg(file: cfgPath, key: "(file)", expected: "a JSON object")
         }
         func int(_ key: String) throws -> Int {
-            guard let n = cfg[key] as? NSNumber, n.doubleValue == n.doubleValue.rounded(), n.intValue > 0 else {
+            guard let n = cfg[key] as? NSNumber, let v = Int(exactly: n.doubleValue), v > 0 else {
                 throw SAEError.invalidCfg(file: cfgPath, key: key, expected: "a positive integer")
             }
-            return n.intValue
+            return v
         }
         guard let archName = cfg["architecture"] as? String else {
             throw SAEError.invalidCfg(file: cfgPath, key: "architecture", expected: "a string (topk, standard, gated, jumprelu)")
@@ -124,32 +124,50 @@ extension SAE {
         let d = try int("d_in"), m = try int("d_sae")
         var config = SAEConfig(architecture: arch, dIn: d, dSAE: m)
         if arch == .topk { config.k = try int("k") }
-        try config.validate()
+        do { try config.validate() } catch let SAEError.invalidConfig(field, expected) {
+            throw SAEError.invalidCfg(file: cfgPath, key: field, expected: expected)
+        }
         let applyBDec = (cfg["apply_b_dec_to_input"] as? Bool) ?? true
 
+        // Every tensor is checked against cfg.json before anything is allocated: the file's shapes
+        // are bounded by its own byte count, so a cfg.json claiming a huge d_sae stops here.
         let weightsPath = directory + "/sae_weights.safetensors"
         let file = try SafetensorsFile(path: weightsPath)
-        func load(_ name: String, _ shape: [Int]) throws -> Tensor {
-            guard file.names.contains(name) else { throw SAEError.badTensor(file: weightsPath, name: name, expected: shape, got: nil) }
-            let got = try file.shape(name)
-            guard got == shape else { throw SAEError.badTensor(file: weightsPath, name: name, expected: shape, got: got) }
-            return try file.tensor(name)
+        let perLatent = arch == .gated ? ["b_gate", "r_mag", "b_mag"] : arch == .jumprelu ? ["b_enc", "threshold"] : ["b_enc"]
+        let expected = [("W_enc", [d, m]), ("W_dec", [m, d]), ("b_dec", [d])] + perLatent.map { ($0, [m]) }
+        for (name, shape) in expected {
+            guard let e = file.entries[name] else { throw SAEError.badTensor(file: weightsPath, name: name, expected: shape, got: nil) }
+            guard e.shape == shape else { throw SAEError.badTensor(file: weightsPath, name: name, expected: shape, got: e.shape) }
+            guard e.dtype.isFloatingPoint else {
+                throw SAEError.invalidCfg(file: weightsPath, key: name, expected: "a floating-point tensor, got \(e.dtype.rawValue)")
+            }
+        }
+        /// Tensor `name` as float32, every value finite (and ≥ 0 where `nonNegative`: θ = 0 is a ReLU).
+        func load(_ name: String, nonNegative: Bool = false) throws -> [Float] {
+            let values = try file.tensor(name).storage
+            if let i = values.withUnsafeBufferPointer(firstNonFinite) {
+                throw SAEError.badValue(file: weightsPath, name: name, index: i, expected: "a finite number, got \(values[i])")
+            }
+            if nonNegative, let i = values.firstIndex(where: { $0 < 0 }) {
+                throw SAEError.badValue(file: weightsPath, name: name, index: i, expected: "a number ≥ 0, got \(values[i])")
+            }
+            return values
         }
         var sae = try SAE(config: config, params: [Float](repeating: 0, count: ParameterLayout(config).count))
         let L = sae.layout
-        let W_enc = try load("W_enc", [d, m])
-        for j in 0..<m { for i in 0..<d { sae.params[L.W_enc.lowerBound + j * d + i] = W_enc.storage[i * m + j] } }
-        sae.params.replaceSubrange(L.W_dec, with: try load("W_dec", [m, d]).storage)
-        sae.params.replaceSubrange(L.b_dec, with: try load("b_dec", [d]).storage)
+        let W_enc = try load("W_enc")
+        for j in 0..<m { for i in 0..<d { sae.params[L.W_enc.lowerBound + j * d + i] = W_enc[i * m + j] } }
+        sae.params.replaceSubrange(L.W_dec, with: try load("W_dec"))
+        sae.params.replaceSubrange(L.b_dec, with: try load("b_dec"))
         if arch == .gated {
-            sae.params.replaceSubrange(L.b_gate, with: try load("b_gate", [m]).storage)
-            sae.params.replaceSubrange(L.r_mag, with: try load("r_mag", [m]).storage)
-            sae.params.replaceSubrange(L.b_mag, with: try load("b_mag", [m]).storage)
+            sae.params.replaceSubrange(L.b_gate, with: try load("b_gate"))
+            sae.params.replaceSubrange(L.r_mag, with: try load("r_mag"))
+            sae.params.replaceSubrange(L.b_mag, with: try load("b_mag"))
         } else {
-            sae.params.replaceSubrange(L.b_enc, with: try load("b_enc", [m]).storage)
+            sae.params.replaceSubrange(L.b_enc, with: try load("b_enc"))
         }
         if arch == .jumprelu {
-            sae.params.replaceSubrange(L.log_threshold, with: try load("threshold", [m]).storage.map { Foundation.log($0) })
+            sae.params.replaceSubrange(L.log_threshold, with: try load("threshold", nonNegative: true).map { Foundation.log($0) })
         }
         if !applyBDec {
             // SAELens computes pre = x·W_enc + b_enc; ours is (x − b_dec)·W_enc + b_enc', so

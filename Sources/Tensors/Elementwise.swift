@@ -32,6 +32,22 @@ public typealias ConstFloatBuffer = UnsafeBufferPointer<Float>
     for i in 0..<x.count { x[i] *= y[i] }
 }
 
+/// The index of the first NaN or ±inf in x, or nil when every value is finite. x − x is 0 for a
+/// finite x and NaN otherwise, so one vectorised pass decides, and only a failing buffer is searched.
+public func firstNonFinite(_ x: ConstFloatBuffer) -> Int? {
+    guard let base = x.baseAddress else { return nil }
+    var acc = SIMD8<Float>(), i = 0
+    let raw = UnsafeRawPointer(base)
+    while i + 8 <= x.count {
+        let v = raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)
+        acc += v - v; i += 8
+    }
+    var tail: Float = 0
+    while i < x.count { tail += x[i] - x[i]; i += 1 }
+    if acc.sum() + tail == 0 { return nil }
+    return x.firstIndex { !$0.isFinite }
+}
+
 /// x = tanh(x)
 @inlinable public func tanhInPlace(_ x: FloatBuffer) {
     for i in 0..<x.count { x[i] = Foundation.tanh(x[i]) }

@@ -30,22 +30,20 @@ struct ServeCommand: ParsableCommand {
         let (model, _, tokenizer) = try modelOptions.load(needTokenizer: true)
         let attached = try saes.map { try AttachedSAE(directory: $0, model: model) }
         if attached.isEmpty { throw BadInput("--sae: serve needs at least one SAE to show") }
-        let service = FeatureService(model: model, tokenizer: tokenizer!, saes: attached,
+        let service = try FeatureService(model: model, tokenizer: tokenizer!, saes: attached,
                                      maxPromptChars: maxPromptChars, maxNewTokens: maxNewTokens)
         let router = Router()
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: servePage)))
         }
+        let openAPI = Data(openAPIDocument(service.limits).utf8)
+        router.get("/openapi.json") { _, _ in FeatureService.response(openAPI) }
         router.post("/api/features") { request, _ in
-            var request = request
-            let body = Data(try await request.collectBody(upTo: 1 << 16).readableBytesView)
-            return FeatureService.response(try await service.handle(body, generate: false))
+            FeatureService.response(try await service.handle(try await Self.body(request), generate: false))
         }
         router.post("/api/generate") { request, _ in
-            var request = request
-            let body = Data(try await request.collectBody(upTo: 1 << 16).readableBytesView)
-            return FeatureService.response(try await service.handle(body, generate: true))
+            FeatureService.response(try await service.handle(try await Self.body(request), generate: true))
         }
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)))
         FileHandle.standardError.write(Data("sae-run serve: http://\(host):\(port)/\n".utf8))
@@ -60,28 +58,46 @@ struct ServeCommand: ParsableCommand {
     }
 }
 
+extension ServeCommand {
+    /// The request body, refused with 400 beyond `ServeRequest.Limits.maxBodyBytes`.
+    static func body(_ request: Request) async throws -> Data {
+        var request = request
+        do {
+            return Data(try await request.collectBody(upTo: ServeRequest.Limits.maxBodyBytes).readableBytesView)
+        } catch let e as HTTPResponseError where e.status == .contentTooLarge {   // NIO's too-many-bytes
+            throw FeatureService.bad("request body: larger than \(ServeRequest.Limits.maxBodyBytes) bytes")
+        }
+    }
+}
+
 final class UncheckedResult: @unchecked Sendable { var error: Error? }
 
-/// The runtime behind the page, one request at a time.
+/// The runtime behind the page, one request at a time. Requests are decoded and checked by
+/// `ServeRequest` (Runtime); anything it refuses is answered 400 with its message.
 actor FeatureService {
     let runtime: SAERuntime
-    let maxPromptChars: Int, maxNewTokens: Int
+    nonisolated let limits: ServeRequest.Limits
 
-    init(model: NanochatModel, tokenizer: Tokenizer, saes: [AttachedSAE], maxPromptChars: Int, maxNewTokens: Int) {
+    init(model: NanochatModel, tokenizer: Tokenizer, saes: [AttachedSAE], maxPromptChars: Int, maxNewTokens: Int) throws {
         runtime = SAERuntime(model: model, tokenizer: tokenizer)
-        for s in saes { try! runtime.attach(s) }
-        self.maxPromptChars = maxPromptChars
-        self.maxNewTokens = maxNewTokens
+        for s in saes { try runtime.attach(s) }
+        limits = ServeRequest.Limits(maxPromptChars: maxPromptChars, maxNewTokens: maxNewTokens)
     }
 
     static func bad(_ message: String) -> HTTPError { HTTPError(.badRequest, message: message) }
 
-    /// Answers one request body (a JSON object, at most 64 KiB) with the JSON of the reply.
+    /// Answers one request body with the JSON of the reply.
     func handle(_ body: Data, generate: Bool) throws -> Data {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
-            throw Self.bad("expected a JSON object body")
+        let reply: [String: Any]
+        do {
+            reply = generate
+                ? try self.generate(ServeRequest.generate(body, limits: limits, targets: runtime.targets))
+                : try features(ServeRequest.features(body, limits: limits))
+        } catch let e as RuntimeError {
+            throw Self.bad(e.description)
+        } catch let e as NanochatError {
+            throw Self.bad(e.description)
         }
-        let reply = generate ? try self.generate(object) : try features(object)
         return try JSONSerialization.data(withJSONObject: reply, options: [.sortedKeys])
     }
 
@@ -89,12 +105,11 @@ actor FeatureService {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: json)))
     }
 
-    func prompt(_ body: [String: Any]) throws -> [Int] {
-        guard let text = body["prompt"] as? String, !text.isEmpty else { throw Self.bad("\"prompt\": expected a non-empty string") }
-        guard text.count <= maxPromptChars else { throw Self.bad("\"prompt\": longer than \(maxPromptChars) characters") }
-        let ids = [try runtime.tokenizer.bos] + runtime.tokenizer.encode(text)
+    /// BOS + the prompt's tokens, refused beyond the model's context.
+    func tokens(_ prompt: String) throws -> [Int] {
+        let ids = [try runtime.tokenizer.bos] + runtime.tokenizer.encode(prompt)
         guard ids.count <= runtime.model.config.sequenceLen else {
-            throw Self.bad("\"prompt\": \(ids.count) tokens, more than the model's \(runtime.model.config.sequenceLen)")
+            throw RuntimeError.badInput("\"prompt\": \(ids.count) tokens, more than the model's \(runtime.model.config.sequenceLen)")
         }
         return ids
     }
@@ -104,41 +119,31 @@ actor FeatureService {
         let byPosition = Dictionary(grouping: runtime.trace, by: \.position)
         return ids.indices.dropFirst().map { p in
             let saes = (byPosition[p] ?? []).sorted { $0.sae < $1.sae }.map { t -> [String: Any] in
-                ["sae": t.sae, "error_norm": Double(t.errorNorm), "features": t.features.map { [$0.0, Double($0.1)] as [Any] }]
+                // A steer can overflow the activations downstream: ‖x − x̂‖ is then inf or NaN, which
+                // JSON cannot hold, so it is null.
+                ["sae": t.sae, "error_norm": t.errorNorm.isFinite ? Double(t.errorNorm) : NSNull(),
+                 "features": t.features.map { [$0.0, Double($0.1)] as [Any] }]
             }
             return ["token": runtime.tokenizer.decode([ids[p]]), "id": ids[p], "saes": saes]
         }
     }
 
-    func features(_ body: [String: Any]) throws -> [String: Any] {
-        let ids = try prompt(body)
+    func features(_ r: ServeRequest.Features) throws -> [String: Any] {
+        let ids = try tokens(r.prompt)
         runtime.interventions = []
         runtime.tracking = true
-        runtime.topN = min(max((body["top"] as? Int) ?? 10, 1), 50)
+        runtime.topN = r.top
         _ = try runtime.forward(tokens: ids)
         return ["tokens": rows(ids), "saes": runtime.saes.map { ["hook": $0.hook.name, "d_sae": $0.sae.config.dSAE, "path": $0.path] }]
     }
 
-    func generate(_ body: [String: Any]) throws -> [String: Any] {
-        let ids = try prompt(body)
-        let n = (body["max_tokens"] as? Int) ?? 32
-        guard (1...maxNewTokens).contains(n) else { throw Self.bad("\"max_tokens\": expected 1-\(maxNewTokens), got \(n)") }
-        let temperature = (body["temperature"] as? Double) ?? 0
-        guard temperature >= 0 && temperature <= 10 else { throw Self.bad("\"temperature\": expected 0-10") }
+    func generate(_ r: ServeRequest.Generate) throws -> [String: Any] {
+        let ids = try tokens(r.prompt)
         runtime.interventions = []
-        for s in (body["steer"] as? [[String: Any]]) ?? [] {
-            guard let hook = s["hook"] as? String, let f = s["feature"] as? Int, let v = (s["value"] as? NSNumber)?.floatValue else {
-                throw Self.bad("\"steer\": expected objects {hook, feature, value[, mode, scope]}")
-            }
-            let mode = Steering.Mode(rawValue: (s["mode"] as? String) ?? "add")
-            let scope = Steering.Scope(rawValue: (s["scope"] as? String) ?? "all")
-            guard let mode, let scope else { throw Self.bad("\"steer\": mode add|clamp|scale, scope prompt|gen|all") }
-            do { try runtime.steer(Steering(hook: hook, feature: f, value: v, mode: mode, scope: scope)) }
-            catch { throw Self.bad("\(error)") }
-        }
+        for s in r.steer { try runtime.steer(s) }
         runtime.tracking = true
-        let out = try runtime.generate(prompt: ids, maxTokens: n,
-                                       sampling: Sampling(temperature: Float(temperature), seed: UInt64((body["seed"] as? Int) ?? 42)))
+        let out = try runtime.generate(prompt: ids, maxTokens: r.maxTokens,
+                                       sampling: Sampling(temperature: r.temperature, seed: r.seed))
         let all = ids + out
         return ["tokens": out, "text": runtime.tokenizer.decode(out), "rows": rows(Array(all.dropLast()))]
     }

@@ -15,9 +15,10 @@ import Testing
         let exe = shellQuote(TestPaths.products.appendingPathComponent("sae-run").path)
         let model = shellQuote(SAERuntimeTests.d4.appendingPathComponent("base_checkpoints/d4").path)
         let sae = try SAERuntimeTests.saeDirectory()
+        let later = try SAERuntimeTests.saeDirectory(hook: "blocks.3.hook_resid_post")
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/bin/bash")
-        server.arguments = ["-c", "exec \(exe) serve --model \(model) --sae \(shellQuote(sae)) --port \(Self.port) --max-prompt-chars 200"]
+        server.arguments = ["-c", "exec \(exe) serve --model \(model) --sae \(shellQuote(sae)) --sae \(shellQuote(later)) --port \(Self.port) --max-prompt-chars 200 --max-new-tokens 64"]
         server.standardOutput = FileHandle.nullDevice
         server.standardError = FileHandle.nullDevice
         try server.run()
@@ -44,6 +45,35 @@ import Testing
             #expect(r.stdout.hasSuffix("\n400") && r.stdout.contains(word), "\(body): \(r.stdout)")
         }
         #expect(try curl("-o /dev/null -w '%{http_code}' --path-as-is \(Self.base)/../../etc/passwd").stdout == "404")
+
+        // Every hostile body of HostileInputTests (negative and huge indices, non-finite values, deep
+        // JSON, wrong types, unknown keys, oversized bodies) is answered 400 with a message, and the
+        // server keeps serving: a normal request after them still works.
+        let bodies = try TestPaths.temporaryDirectory("hostile")
+        for (i, (body, word)) in HostileInputTests.hostile.enumerated() {
+            let file = bodies.appendingPathComponent("\(i).json")
+            try Data(body.utf8).write(to: file)
+            let r = try curl("-w '\\n%{http_code}' -X POST --data-binary @\(shellQuote(file.path)) \(Self.base)/api/generate")
+            let message = (((try? JSONSerialization.jsonObject(with: Data(r.stdout.split(separator: "\n").dropLast().joined().utf8)))
+                as? [String: Any])?["error"] as? [String: Any])?["message"] as? String
+            #expect(r.stdout.hasSuffix("\n400") && message?.contains(word) == true, "\(body.prefix(100)): \(r.stdout.prefix(300))")
+        }
+        for body in ["\u{FF}\u{FE}{]", "{\"prompt\": \"hi\", \"top\": 1e999}"] {
+            let r = try curl("-w '\\n%{http_code}' -X POST --data-binary \(shellQuote(body)) \(Self.base)/api/features")
+            #expect(r.stdout.hasSuffix("\n400"), "\(body): \(r.stdout)")
+        }
+        // A huge finite steer overflows the later hook's activations: still 200, error_norm null there.
+        let overflow = try curl("-X POST -d '{\"prompt\": \"hi\", \"max_tokens\": 3, \"steer\": [{\"hook\": \"blocks.2.hook_resid_post\", \"feature\": 5, \"value\": 3e38}]}' \(Self.base)/api/generate")
+        let overflowRows = ((try? JSONSerialization.jsonObject(with: Data(overflow.stdout.utf8))) as? [String: Any])?["rows"] as? [[String: Any]]
+        #expect(overflowRows?.count == 3 && overflowRows!.contains { ($0["saes"] as? [[String: Any]])?.contains { $0["error_norm"] is NSNull } == true },
+                "\(overflow.stdout.prefix(400))")
+        let after = try curl("-X POST -d '{\"prompt\": \"The Python interpreter\", \"top\": 3}' \(Self.base)/api/features")
+        #expect(after.stdout == features.stdout, "the server answers as before after the hostile requests")
+
+        // The OpenAPI description lists the two endpoints and the bounds this server was given.
+        let spec = try JSONSerialization.jsonObject(with: Data(try curl("\(Self.base)/openapi.json").stdout.utf8)) as? [String: Any]
+        #expect(((spec?["paths"] as? [String: Any])?.keys.sorted()) == ["/api/features", "/api/generate"])
+        #expect(try curl("\(Self.base)/openapi.json").stdout.contains("\"maximum\": 64, \"default\": 32"))
 
         // The page, rendered by a real browser.
         let chromium = try runShell("command -v chromium")
