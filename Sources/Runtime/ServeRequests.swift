@@ -13,6 +13,8 @@ public enum ServeRequest {
         public var maxTop = 50
         /// Most interventions in one request.
         public var maxInterventions = 64
+        /// max_tokens when a request does not say: 32, or fewer if the server allows fewer.
+        public var defaultNewTokens: Int { min(32, maxNewTokens) }
         public static let maxBodyBytes = 1 << 16
         public static let maxDepth = 8
         public init(maxPromptChars: Int = 4000, maxNewTokens: Int = 256) {
@@ -26,7 +28,7 @@ public enum ServeRequest {
         public var top: Int
     }
 
-    /// POST /api/generate: `{"prompt": str, "max_tokens"?: 1...maxNewTokens (32), "temperature"?:
+    /// POST /api/generate: `{"prompt": str, "max_tokens"?: 1...maxNewTokens (32 at most), "temperature"?:
     /// 0...10 (0), "seed"?: 0...2⁶⁴−1 (42), "steer"?: [{"hook", "feature", "value", "mode"?, "scope"?}]}`.
     public struct Generate: Sendable, Equatable {
         public var prompt: String
@@ -45,7 +47,7 @@ public enum ServeRequest {
 
     public static func generate(_ body: Data, limits: Limits, targets: [Steering.Target]) throws -> Generate {
         let r = try JSONFields(body: body, keys: ["prompt", "max_tokens", "temperature", "seed", "steer"])
-        let n = try r.int("max_tokens") ?? 32
+        let n = try r.int("max_tokens") ?? limits.defaultNewTokens
         guard (1...limits.maxNewTokens).contains(n) else { throw bad("\"max_tokens\": expected 1-\(limits.maxNewTokens), got \(n)") }
         let t = try r.number("temperature") ?? 0
         guard t >= 0 && t <= 10 else { throw bad("\"temperature\": expected 0-10, got \(t)") }
@@ -61,9 +63,12 @@ public enum ServeRequest {
             guard let scope = Steering.Scope(rawValue: scopeName) else {
                 throw bad("\(s.path)\"scope\": expected prompt, gen or all, got \"\(scopeName)\"")
             }
-            // A Double beyond Float's range becomes ±inf here, which `check` refuses.
+            // Any JSON number: beyond float32's range it saturates at ±3.4e38 (already past any
+            // activation's scale), so the schema needs no bound that a decimal parse could blur.
+            let value = Float(max(-Double(Float.greatestFiniteMagnitude), min(Double(Float.greatestFiniteMagnitude),
+                                                                              try s.required(s.number, "value"))))
             let steering = Steering(hook: try s.required(s.string, "hook"), feature: try s.required(s.int, "feature"),
-                                    value: Float(try s.required(s.number, "value")), mode: mode, scope: scope)
+                                    value: value, mode: mode, scope: scope)
             do { try steering.check(against: targets) } catch { throw bad("\(s.path.dropLast()): \(error)") }
             return steering
         }
@@ -76,7 +81,9 @@ public enum ServeRequest {
     static func prompt(_ r: JSONFields, _ limits: Limits) throws -> String {
         let text = try r.required(r.string, "prompt")
         guard !text.isEmpty else { throw bad("\"prompt\": expected a non-empty string") }
-        guard text.count <= limits.maxPromptChars else { throw bad("\"prompt\": longer than \(limits.maxPromptChars) characters") }
+        guard text.unicodeScalars.count <= limits.maxPromptChars else {   // code points, as JSON Schema's maxLength counts
+            throw bad("\"prompt\": longer than \(limits.maxPromptChars) characters (Unicode code points)")
+        }
         return text
     }
 

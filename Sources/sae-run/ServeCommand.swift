@@ -33,11 +33,13 @@ struct ServeCommand: ParsableCommand {
         let service = try FeatureService(model: model, tokenizer: tokenizer!, saes: attached,
                                      maxPromptChars: maxPromptChars, maxNewTokens: maxNewTokens)
         let router = Router()
+        router.add(middleware: PostOnly(paths: ["/api/features", "/api/generate"]))
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: servePage)))
         }
-        let openAPI = Data(openAPIDocument(service.limits).utf8)
+        let openAPI = Data(openAPIDocument(service.limits, targets: attached.map {
+            Steering.Target(hook: $0.hook.name, dSAE: $0.sae.config.dSAE) }, contextTokens: model.config.sequenceLen).utf8)
         router.get("/openapi.json") { _, _ in FeatureService.response(openAPI) }
         router.post("/api/features") { request, _ in
             FeatureService.response(try await service.handle(try await Self.body(request), generate: false))
@@ -67,6 +69,17 @@ extension ServeCommand {
         } catch let e as HTTPResponseError where e.status == .contentTooLarge {   // NIO's too-many-bytes
             throw FeatureService.bad("request body: larger than \(ServeRequest.Limits.maxBodyBytes) bytes")
         }
+    }
+}
+
+/// The API's paths take POST only: any other method is 405 with Allow (not 404: the path exists).
+struct PostOnly<Context: RequestContext>: RouterMiddleware {
+    let paths: Set<String>
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if request.method != .post && paths.contains(request.uri.path) {
+            return Response(status: .methodNotAllowed, headers: [.allow: "POST"])
+        }
+        return try await next(request, context)
     }
 }
 

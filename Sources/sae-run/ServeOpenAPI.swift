@@ -2,8 +2,20 @@ import Runtime
 
 /// The OpenAPI 3.0 description of `sae-run serve`'s JSON endpoints, served at /openapi.json. It
 /// follows `ServeRequest` (Runtime/ServeRequests.swift): the keys, types, defaults and bounds
-/// there, with the bounds this server was started with. Tests/Fuzz/api.sh runs schemathesis against it.
-func openAPIDocument(_ limits: ServeRequest.Limits) -> String { #"""
+/// there, with the bounds this server was started with: an intervention names one of the attached
+/// SAEs' hooks and a feature below its d_sae. One bound no schema can state: the prompt's tokens
+/// must fit the model's context, which a prompt of at most (context − 1)/4 characters always does
+/// (BOS + at most one token per UTF-8 byte); Tests/Fuzz/api.sh starts the server with that
+/// --max-prompt-chars so that schemathesis can check the description both ways.
+func openAPIDocument(_ limits: ServeRequest.Limits, targets: [Steering.Target], contextTokens: Int) -> String {
+    let interventions = targets.map { t in
+        #"{"type": "object", "required": ["hook", "feature", "value"], "additionalProperties": false, "properties": {"#
+            + #""hook": {"type": "string", "enum": ["\#(t.hook)"]}, "feature": {"type": "integer", "minimum": 0, "maximum": \#(t.dSAE - 1)}, "#
+            + #""value": {"type": "number", "description": "saturates at ±3.4e38 (float32)"}, "#
+            + #""mode": {"type": "string", "enum": ["add", "clamp", "scale"], "default": "add"}, "#
+            + #""scope": {"type": "string", "enum": ["prompt", "gen", "all"], "default": "all"}}}"#
+    }.joined(separator: ",\n          ")
+    return #"""
 {
   "openapi": "3.0.3",
   "info": {
@@ -48,30 +60,25 @@ func openAPIDocument(_ limits: ServeRequest.Limits) -> String { #"""
       "FeaturesRequest": {
         "type": "object", "required": ["prompt"], "additionalProperties": false,
         "properties": {
-          "prompt": {"type": "string", "minLength": 1, "maxLength": \#(limits.maxPromptChars)},
+          "prompt": {"type": "string", "minLength": 1, "maxLength": \#(limits.maxPromptChars), "description": "its tokens (with BOS) must also fit the model's context of \#(contextTokens)"},
           "top": {"type": "integer", "minimum": 1, "maximum": \#(limits.maxTop), "default": 10}
         }
       },
       "GenerateRequest": {
         "type": "object", "required": ["prompt"], "additionalProperties": false,
         "properties": {
-          "prompt": {"type": "string", "minLength": 1, "maxLength": \#(limits.maxPromptChars)},
-          "max_tokens": {"type": "integer", "minimum": 1, "maximum": \#(limits.maxNewTokens), "default": 32},
+          "prompt": {"type": "string", "minLength": 1, "maxLength": \#(limits.maxPromptChars), "description": "its tokens (with BOS) must also fit the model's context of \#(contextTokens)"},
+          "max_tokens": {"type": "integer", "minimum": 1, "maximum": \#(limits.maxNewTokens), "default": \#(limits.defaultNewTokens)},
           "temperature": {"type": "number", "minimum": 0, "maximum": 10, "default": 0},
           "seed": {"type": "integer", "minimum": 0, "maximum": 18446744073709551615, "default": 42},
           "steer": {"type": "array", "maxItems": \#(limits.maxInterventions), "items": {"$ref": "#/components/schemas/Intervention"}}
         }
       },
       "Intervention": {
-        "type": "object", "required": ["hook", "feature", "value"], "additionalProperties": false,
-        "description": "add: x += value·W_dec[feature]; clamp: the feature set to value (the SAE's error kept); scale: the feature multiplied by value. The hook must have an SAE attached and feature be below its d_sae.",
-        "properties": {
-          "hook": {"type": "string"},
-          "feature": {"type": "integer", "minimum": 0},
-          "value": {"type": "number"},
-          "mode": {"type": "string", "enum": ["add", "clamp", "scale"], "default": "add"},
-          "scope": {"type": "string", "enum": ["prompt", "gen", "all"], "default": "all"}
-        }
+        "description": "add: x += value·W_dec[feature]; clamp: the feature set to value (the SAE's error kept); scale: the feature multiplied by value. One schema per attached SAE: its hook and its features.",
+        "oneOf": [
+          \#(interventions)
+        ]
       },
       "TokenRow": {
         "type": "object", "required": ["token", "id", "saes"],
