@@ -162,6 +162,16 @@ import Testing
         }
     }
 
+    /// Invalid UTF-8 on `sae-run tokenize`'s stdin is an error naming the line and byte offset (readLine
+    /// replaced it with U+FFFD and tokenized that, exit 0).
+    @Test func invalidUTF8OnStdinIsRefusedWithItsOffset() throws {
+        let tok = shellQuote(SAERuntimeTests.d4.appendingPathComponent("tokenizer/tokenizer.pkl").path)
+        let r = try runShell("printf '\"hello\"\\n\"a\\377 b\"\\n' | exec \(D4Fixture.exe("sae-run")) tokenize --tokenizer \(tok)")
+        #expect(r.status == 2 && r.stderr.contains("stdin line 2: invalid UTF-8 at byte offset 10"), "\(r.status): \(r.stderr)")
+        let ok = try runShell("printf '\"h\\303\\251llo\"\\n' | exec \(D4Fixture.exe("sae-run")) tokenize --tokenizer \(tok)")
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("["), "\(ok.stderr)")
+    }
+
     /// A NaN in the SAE's decoder: exit 2 naming the tensor (it printed meaningless numbers, exit 0).
     @Test func nanWeightsExitTwoNamingTheTensor() throws {
         let dir = try SAERuntimeTests.saeDirectory()
