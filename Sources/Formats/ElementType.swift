@@ -21,7 +21,7 @@ public enum ElementType: String, CaseIterable, Sendable {
     }
 
     /// Element `i` (not a byte offset) of `raw` as Float32.
-    @inline(__always) func float(_ raw: UnsafeRawBufferPointer, _ i: Int) -> Float {
+    @inline(__always) public func float(_ raw: UnsafeRawBufferPointer, _ i: Int) -> Float {
         switch self {
         case .f32: return Float(bitPattern: raw.le32(i * 4))
         case .bf16: return Float(bitPattern: UInt32(raw.le16(i * 2)) << 16)
@@ -46,8 +46,33 @@ public enum ElementType: String, CaseIterable, Sendable {
         }
     }
 
+    /// The index of the first NaN or ±inf among the first `count` elements of `raw` (a floating
+    /// type's exponent bits all ones), or nil. Integers are always finite. Blocks of 16 are tested
+    /// at once; the block that holds one is then searched element by element.
+    public func firstNonFinite(_ raw: UnsafeRawBufferPointer, count: Int) -> Int? {
+        precondition(raw.count >= count * size)
+        func scan<V: SIMD>(_: V.Type, _ mask: V.Scalar, _ element: (Int) -> V.Scalar) -> Int?
+        where V.Scalar: FixedWidthInteger {
+            var i = 0
+            while i + V.scalarCount <= count {
+                let v = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<V.Scalar>.size, as: V.self)
+                if any(v & V(repeating: mask) .== V(repeating: mask)) { break }
+                i += V.scalarCount
+            }
+            while i < count { if element(i) & mask == mask { return i }; i += 1 }
+            return nil
+        }
+        switch self {
+        case .f32: return scan(SIMD16<UInt32>.self, 0x7f80_0000) { raw.le32($0 * 4) }
+        case .bf16: return scan(SIMD16<UInt16>.self, 0x7f80) { raw.le16($0 * 2) }
+        case .f16: return scan(SIMD16<UInt16>.self, 0x7c00) { raw.le16($0 * 2) }
+        case .f64: return scan(SIMD8<UInt64>.self, 0x7ff0_0000_0000_0000) { raw.le64($0 * 8) }
+        default: return nil
+        }
+    }
+
     /// The first `count` elements of `raw` (which must hold them) as Float32.
-    func floats(_ raw: UnsafeRawBufferPointer, count: Int) -> [Float] {
+    public func floats(_ raw: UnsafeRawBufferPointer, count: Int) -> [Float] {
         precondition(raw.count >= count * size)
         if self == .f32 {
             // Bit copy: the host is little-endian (x86-64, arm64).

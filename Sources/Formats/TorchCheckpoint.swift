@@ -86,6 +86,20 @@ public struct TorchCheckpoint: Sendable {
         return i
     }
 
+    /// The tensor's elements where they lie in the mapped file, when they can be used in place: a
+    /// contiguous view whose first element is aligned for its type (torch aligns storages to 64
+    /// bytes). Valid as long as this checkpoint (or a copy) lives; nil when the tensor must be
+    /// gathered or converted (`tensor(_:)`).
+    public func mappedElements(_ name: String) throws -> UnsafeRawBufferPointer? {
+        let info = try info(name)
+        let count = info.shape.reduce(1, *)
+        guard count > 0, TorchCheckpoint.contiguousStrides(info.shape) == info.stride || count == 1 else { return nil }
+        let entry = try archive.mappedBytes(info.storageEntry)
+        let start = info.storageOffset * info.dtype.size
+        let bytes = UnsafeRawBufferPointer(rebasing: entry[start ..< start + count * info.dtype.size])
+        return Int(bitPattern: bytes.baseAddress!) % info.dtype.size == 0 ? bytes : nil
+    }
+
     /// The tensor as row-major Float32 (views gathered, bf16/f16/f64/integers converted).
     public func tensor(_ name: String) throws -> Tensor {
         let info = try info(name)

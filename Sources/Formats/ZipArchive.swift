@@ -59,6 +59,12 @@ public struct ZipArchive: Sendable {
         }
     }
 
+    /// The bytes of a stored entry, a slice of the mapping that stays valid as long as this archive
+    /// (or any copy of it, or a value holding one) lives: for data used in place, such as weights.
+    public func mappedBytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        try withEntryBytes(name) { $0 }
+    }
+
     /// A copy of a stored entry's bytes (for small entries such as `data.pkl`).
     public func bytes(_ name: String) throws -> [UInt8] {
         try withEntryBytes(name) { Array($0) }

@@ -115,7 +115,7 @@ extension NanochatModel {
 
         // x = norm(wte[idx])
         forRows(N, width: C) { rows in
-            for r in rows { (x + r * C).update(from: wte + ids[r] * C, count: C) }
+            for r in rows { wte.copyRow(ids[r], into: x + r * C) }
             norm(x, into: x, rows: rows, width: C)
         }
 
@@ -165,13 +165,16 @@ extension NanochatModel {
             linear(h, rows: N, in: C, weight: block.cV, out: v, width: KD)
             // Value embedding (ResFormer): v += 3·σ(ve_gate · h[:12]) (one gate per kv head) · ve[idx]
             if let ve = block.valueEmbed, let gate = block.veGate {
-                forRows(N, width: KD) { rows in for r in rows {
-                    let hr = h + r * C, vr = v + r * KD, er = ve + ids[r] * KD
-                    for g in 0..<Hkv {
-                        var z: Float = 0
-                        for j in 0..<12 { z += gate[g * 12 + j] * hr[j] }
-                        let s = 3 * sigmoid(z)
-                        for j in (g * D)..<((g + 1) * D) { vr[j] += s * er[j] }
+                forRows(N, width: KD) { rows in withUnsafeTemporaryAllocation(of: Float.self, capacity: KD) { er in
+                    for r in rows {
+                        let hr = h + r * C, vr = v + r * KD
+                        ve.copyRow(ids[r], into: er.baseAddress!)
+                        for g in 0..<Hkv {
+                            var z: Float = 0
+                            for j in 0..<12 { z += gate[g * 12 + j] * hr[j] }
+                            let s = 3 * sigmoid(z)
+                            for j in (g * D)..<((g + 1) * D) { vr[j] += s * er[j] }
+                        }
                     }
                 } }
             }

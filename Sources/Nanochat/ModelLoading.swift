@@ -1,11 +1,13 @@
 import Formats
 
 extension NanochatModel {
-    /// Loads the checkpoint at `location` (weights from the torch state dict, config from the
-    /// meta file); `profile` forces an architecture profile instead of detecting it.
+    /// Loads the checkpoint at `location` (config from the meta file, weights used in place from
+    /// the mapped torch file: `ParameterStore`); `profile` forces an architecture profile instead
+    /// of detecting it.
     public convenience init(location: ModelLocation, profile: ArchitectureProfile? = nil) throws {
         let config = try ModelConfig(metaPath: location.metaPath)
-        let stateDict = try loadTorchStateDict(path: location.modelPath)
-        try self.init(config: config, stateDict: stateDict, profile: profile, file: location.modelPath)
+        try config.validate(file: location.metaPath)
+        let store = try ParameterStore(checkpoint: TorchCheckpoint(path: location.modelPath))
+        try self.init(config: config, store: store, profile: profile, file: location.modelPath)
     }
 }

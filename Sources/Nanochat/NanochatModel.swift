@@ -26,30 +26,32 @@ public final class NanochatModel: @unchecked Sendable {
     struct Block {
         let cQ, cK, cV, attnProj: UnsafePointer<Float>   // [H·D, C], [Hkv·D, C] ×2, [C, C]
         let fc, mlpProj: UnsafePointer<Float>            // [4C, C], [C, 4C]
-        let valueEmbed: UnsafePointer<Float>?            // [Vp, Hkv·D]
+        let valueEmbed: EmbeddingTable?                  // [Vp, Hkv·D]
         let veGate: UnsafePointer<Float>?                // [Hkv, 12]
     }
     let blocks: [Block]
-    let wte, lmHead: UnsafePointer<Float>                // [Vp, C]
+    let wte: EmbeddingTable                              // [Vp, C]
+    let lmHead: UnsafePointer<Float>                     // [Vp, C]
     let smearGate: UnsafePointer<Float>?                 // [1, 24]
     let smearLambda: Float, backoutLambda: Float
     let residLambdas: [Float], x0Lambdas: [Float]
 
-    /// Builds a model from a state dict (keys without `_orig_mod.`). The profile is detected from
-    /// the keys and shapes unless `profile` forces one; `file` names the source in errors.
-    public init(config: ModelConfig, stateDict: [String: Tensor], profile forced: ArchitectureProfile? = nil,
-                file: String = "state dict") throws {
+    /// Builds a model from a state dict (keys without `_orig_mod.`), copied into private memory.
+    /// The profile is detected from the keys and shapes unless `profile` forces one; `file` names
+    /// the source in errors.
+    public convenience init(config: ModelConfig, stateDict: [String: Tensor], profile forced: ArchitectureProfile? = nil,
+                            file: String = "state dict") throws {
+        try self.init(config: config, store: ParameterStore(stateDict), profile: forced, file: file)
+    }
+
+    init(config: ModelConfig, store: ParameterStore, profile forced: ArchitectureProfile?, file: String) throws {
         try config.validate(file: file)
-        let profile = try ArchitectureProfile.detect(shapes: stateDict.mapValues(\.shape), config: config,
-                                                     file: file, forced: forced)
-        for name in stateDict.keys.sorted() {
-            if let i = stateDict[name]!.withConstBuffer(firstNonFinite) {
-                throw NanochatError.nonFiniteWeight(file: file, tensor: name, index: i)
-            }
+        let profile = try ArchitectureProfile.detect(shapes: store.shapes, config: config, file: file, forced: forced)
+        if let (name, i) = store.firstNonFinite() {
+            throw NanochatError.nonFiniteWeight(file: file, tensor: name, index: i)
         }
         self.config = config
         self.profile = profile
-        let store = ParameterStore(stateDict)
         self.store = store
         windows = profile.slidingWindows ? config.windows : Array(repeating: config.sequenceLen, count: config.nLayer)
         // nanochat precomputes rotary tables for 10× the training context.
@@ -61,10 +63,10 @@ public final class NanochatModel: @unchecked Sendable {
             return Block(cQ: store.pointer(p + "attn.c_q.weight"), cK: store.pointer(p + "attn.c_k.weight"),
                          cV: store.pointer(p + "attn.c_v.weight"), attnProj: store.pointer(p + "attn.c_proj.weight"),
                          fc: store.pointer(p + "mlp.c_fc.weight"), mlpProj: store.pointer(p + "mlp.c_proj.weight"),
-                         valueEmbed: ve ? store.pointer("value_embeds.\(i).weight") : nil,
+                         valueEmbed: ve ? store.table("value_embeds.\(i).weight") : nil,
                          veGate: ve ? store.pointer(p + "attn.ve_gate.weight") : nil)
         }
-        wte = store.pointer("transformer.wte.weight")
+        wte = store.table("transformer.wte.weight")
         lmHead = store.pointer("lm_head.weight")
         smearGate = profile.smear ? store.pointer("smear_gate.weight") : nil
         smearLambda = profile.smear ? store.pointer("smear_lambda")[0] : 0
@@ -86,6 +88,10 @@ public final class NanochatModel: @unchecked Sendable {
 
     /// Parameters of the model.
     public var parameterCount: Int { store.count }
+
+    /// Tensors of the checkpoint that could not be used in place and were converted to private
+    /// float32 memory, with their bytes (empty for a float32 checkpoint with bf16/f16 embeddings).
+    public var convertedTensors: [(name: String, bytes: Int)] { store.converted }
 
     /// Forward FLOPs per token for a context of T (matmuls only: 2 per multiply-add), as
     /// nanochat's estimate_flops without the backward factor.
