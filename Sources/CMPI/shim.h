@@ -19,3 +19,4 @@ static inline MPI_Op _Nonnull nsae_op_min(void) { return MPI_MIN; }
 static inline void * _Nonnull nsae_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Status * _Nonnull nsae_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline MPI_Request _Nonnull nsae_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Info _Nonnull nsae_info_null(void) { return MPI_INFO_NULL; }

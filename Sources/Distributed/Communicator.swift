@@ -35,6 +35,13 @@ public protocol Communicator: AnyObject, Sendable {
     /// Returns when every rank has called it.
     func barrier()
 
+    /// `bytes` of memory shared by the ranks of this node (one copy per node, alive until the
+    /// process ends): `fill` runs on the node's lowest rank only, and every rank returns when it has
+    /// finished, seeing what it wrote. For data every rank needs read-only, such as model weights
+    /// converted once. Collective; every rank of a node passes the same `bytes`. If `fill` throws,
+    /// every rank of the node throws.
+    func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer
+
     /// Ends the whole job: prints `message` on stderr (with this rank's number) and makes every
     /// rank exit with a non-zero status. Use for errors after which ranks can no longer agree.
     func abort(_ message: String, code: Int32) -> Never
@@ -132,4 +139,10 @@ extension Communicator {
         for c in counts { out.append(Array(flat[o ..< o + c])); o += c }
         return out
     }
+}
+
+/// The node's lowest rank failed to fill shared memory (`nodeShared`); other ranks report this.
+public struct NodeSharedFillFailed: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -34,6 +34,14 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func barrier() {}
 
+    /// Private memory, filled here (one process is its own node). Never freed: like MPI's shared
+    /// windows it lives until the process ends.
+    public func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        do { try fill(p) } catch { p.deallocate(); throw error }
+        return UnsafeRawPointer(p)
+    }
+
     public func abort(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("nanosae: \(message)\n".utf8))
         exit(code == 0 ? 1 : code)

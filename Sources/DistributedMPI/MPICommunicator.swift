@@ -169,6 +169,39 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         check(MPI_Barrier(world), "MPI_Barrier")
     }
 
+    /// An MPI-3 shared window over the node's ranks (MPI_Comm_split_type SHARED): the lowest rank
+    /// allocates all `bytes` and fills them, the others query its base address; a barrier of the
+    /// node, between MPI_Win_sync calls, makes the writes visible. The window is never freed.
+    public func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer {
+        var node: MPI_Comm?
+        check(MPI_Comm_split_type(world, Int32(MPI_COMM_TYPE_SHARED), Int32(rank), nsae_info_null(), &node), "MPI_Comm_split_type")
+        var nodeRank: Int32 = 0
+        MPI_Comm_rank(node!, &nodeRank)
+        let leader = nodeRank == 0
+        var base: UnsafeMutableRawPointer?
+        var window: MPI_Win?
+        check(MPI_Win_allocate_shared(MPI_Aint(leader ? max(bytes, 1) : 0), 1, nsae_info_null(), node!, &base, &window),
+              "MPI_Win_allocate_shared")
+        var size: MPI_Aint = 0, unit: Int32 = 0
+        check(MPI_Win_shared_query(window!, 0, &size, &unit, &base), "MPI_Win_shared_query")
+        check(MPI_Win_lock_all(Int32(MPI_MODE_NOCHECK), window!), "MPI_Win_lock_all")
+        var failure: [UInt8] = [], leaderError: Error?
+        if leader {
+            do { try fill(base!) } catch { leaderError = error; failure = Array("\(error)".utf8.prefix(4096)) }
+        }
+        MPI_Win_sync(window!)
+        // The leader's outcome (empty: done) reaches every rank of the node.
+        var length = Int64(failure.count)
+        check(MPI_Bcast(&length, 1, nsae_type_int64(), 0, node!), "MPI_Bcast")
+        if length > 0 {
+            if !leader { failure = [UInt8](repeating: 0, count: Int(length)) }
+            check(MPI_Bcast(&failure, Int32(length), nsae_type_uint8(), 0, node!), "MPI_Bcast")
+            throw leaderError ?? NodeSharedFillFailed(String(decoding: failure, as: UTF8.self))
+        }
+        MPI_Win_sync(window!)
+        return UnsafeRawPointer(base!)
+    }
+
     public func abort(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("nanosae [rank \(rank)/\(size)]: \(message)\n".utf8))
         MPI_Abort(world, code == 0 ? 1 : code)

@@ -89,8 +89,9 @@ public final class NanochatModel: @unchecked Sendable {
     /// Parameters of the model.
     public var parameterCount: Int { store.count }
 
-    /// Tensors of the checkpoint that could not be used in place and were converted to private
-    /// float32 memory, with their bytes (empty for a float32 checkpoint with bf16/f16 embeddings).
+    /// Tensors of the checkpoint that could not be used in place and were converted to float32
+    /// (shared or private memory), with their bytes (none for a float32 checkpoint, bf16 embeddings
+    /// or not).
     public var convertedTensors: [(name: String, bytes: Int)] { store.converted }
 
     /// Forward FLOPs per token for a context of T (matmuls only: 2 per multiply-add), as

@@ -10,7 +10,8 @@ import Tensors
 /// bf16 as nanochat saves them from GPUs, and rows are widened when looked up (exact: bf16 and f16
 /// are subsets of f32, so every output is the same bits as with a float32 table). Anything else
 /// that cannot be used in place (another dtype, a strided view, a misaligned storage) is converted
-/// once into a private float32 copy, listed in `converted`.
+/// once into a float32 copy, listed in `converted`: in memory shared by the processes of a node when
+/// the caller provides it (`SharedMemory`; sae-train's ranks do, through MPI), else private.
 final class ParameterStore: @unchecked Sendable {
     struct Entry {
         let shape: [Int]
@@ -20,7 +21,7 @@ final class ParameterStore: @unchecked Sendable {
         var count: Int { shape.reduce(1, *) }
     }
     private(set) var entries: [String: Entry] = [:]
-    /// Tensors copied to private float32 memory, and their bytes (the mapped ones cost none).
+    /// Tensors converted to float32 copies, and their bytes (the mapped ones cost none).
     private(set) var converted: [(name: String, bytes: Int)] = []
     /// What keeps the mapped bytes valid.
     private let checkpoint: TorchCheckpoint?
@@ -31,9 +32,11 @@ final class ParameterStore: @unchecked Sendable {
         name == "transformer.wte.weight" || (name.hasPrefix("value_embeds.") && name.hasSuffix(".weight"))
     }
 
-    /// Views into `checkpoint`'s mapping where possible, private float32 copies otherwise.
-    init(checkpoint: TorchCheckpoint) throws {
+    /// Views into `checkpoint`'s mapping where possible, float32 copies otherwise: in memory from
+    /// `shared` when given (one copy per node, converted by one process), else private.
+    init(checkpoint: TorchCheckpoint, shared: SharedMemory? = nil) throws {
         self.checkpoint = checkpoint
+        var convert: [(name: String, shape: [Int])] = []
         for name in checkpoint.names {
             let info = try checkpoint.info(name)
             guard info.dtype.isFloatingPoint else {
@@ -43,11 +46,25 @@ final class ParameterStore: @unchecked Sendable {
             if inPlace, let bytes = try checkpoint.mappedElements(name) {
                 entries[name] = Entry(shape: info.shape, dtype: info.dtype, base: bytes.baseAddress!)
             } else {
-                let t = try checkpoint.tensor(name)
-                add(name, t)
-                converted.append((name, t.count * 4))
+                convert.append((name, info.shape))
             }
         }
+        converted = convert.map { ($0.name, $0.shape.reduce(1, *) * 4) }
+        guard let shared, !convert.isEmpty else {
+            for (name, _) in convert { add(name, try checkpoint.tensor(name)) }
+            return
+        }
+        // One region, each tensor at a 64-byte-aligned offset, filled by the node's first process.
+        var offsets: [Int] = [], total = 0
+        for (_, bytes) in converted { offsets.append(total); total += (bytes + 63) / 64 * 64 }
+        let base = try shared(total) { region in
+            for ((name, _), o) in zip(convert, offsets) {
+                try checkpoint.tensor(name).withConstBuffer { b in
+                    if b.count > 0 { (region + o).copyMemory(from: b.baseAddress!, byteCount: b.count * 4) }
+                }
+            }
+        }
+        for ((name, shape), o) in zip(convert, offsets) { entries[name] = Entry(shape: shape, dtype: .f32, base: base + o) }
     }
 
     /// Private float32 copies of `tensors` (tests and benchmarks that build models in memory).
@@ -105,6 +122,10 @@ final class ParameterStore: @unchecked Sendable {
         return nil
     }
 }
+
+/// Memory of `bytes` shared by the processes of a node; `fill` runs in one of them and every one
+/// returns once it has finished (sae-train passes `Communicator.nodeShared`).
+public typealias SharedMemory = (_ bytes: Int, _ fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer
 
 /// An embedding table [rows, width] in its stored dtype; a row is widened to float32 when read.
 struct EmbeddingTable: @unchecked Sendable {

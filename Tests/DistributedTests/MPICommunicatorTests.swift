@@ -32,6 +32,14 @@ import Testing
         #expect(r.stdout.contains("0 failure(s)"), "\(r.stdout)")
     }
 
+    @Test func nodeSharedMemoryIsOneCopyFilledOnce() throws {
+        for ranks in [1, 3] {
+            let r = try MPIJob.run(ranks: ranks, "mpi-check", ["shared"])
+            #expect(r.status == 0, "mpirun -np \(ranks) exited \(r.status)\n\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("mpi-check shared: \(ranks) ranks, 0 failure(s)"), "\(r.stdout)")
+        }
+    }
+
     @Test func abortOnOneRankEndsTheWholeJob() throws {
         // Rank 2 aborts while ranks 0, 1, 3 wait in an allreduce it never joins.
         let r = try MPIJob.run(ranks: 4, "mpi-check", ["abort", "2"], timeout: 60)

@@ -4,6 +4,7 @@
 //   mpi-check collectives   allreduce (sum/max/min), broadcast, allgather, gather
 //   mpi-check tree          treeAllreduce and PairwiseSum: bitwise the serial tree over all leaves
 //   mpi-check abort R       rank R aborts while the others wait in a collective
+//   mpi-check shared        nodeShared: one copy per node, filled once, seen by every rank
 import Distributed
 import DistributedMPI
 import Foundation
@@ -126,6 +127,42 @@ case "tree":
     if comm.rank == 0 { print("mpi-check tree: \(comm.size) ranks, \(treeFailures) failure(s)") }
     exit(treeFailures == 0 ? 0 : 1)
 
+case "shared":
+    // 64 MiB filled by the node's first rank: every rank reads the pattern back, and none holds it
+    // in its private (anonymous) memory: shared windows count as RssShmem.
+    func rssAnonKB() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("RssAnon:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? -1
+    }
+    let n = 16 << 20, before = rssAnonKB()
+    var fills = 0
+    let p = try comm.nodeShared(bytes: n * 4) { raw in
+        fills += 1
+        let f = raw.bindMemory(to: UInt32.self, capacity: n)
+        for i in 0..<n { f[i] = UInt32(truncatingIfNeeded: i &* 2_654_435_761) }
+    }
+    let f = p.bindMemory(to: UInt32.self, capacity: n)
+    var wrong = 0
+    for i in 0..<n where f[i] != UInt32(truncatingIfNeeded: i &* 2_654_435_761) { wrong += 1 }
+    expect(wrong == 0, "nodeShared: \(wrong) elements differ from the leader's", comm)
+    // (A node of one rank may get private memory: it is the one copy all the same.)
+    let grown = rssAnonKB() - before
+    expect(comm.size == 1 || grown < 32 << 10, "nodeShared: private memory grew by \(grown) kB for a 64 MiB shared buffer", comm)
+    let totalFills = comm.allreduce(Int64(fills), .sum)
+    expect(totalFills == 1, "nodeShared: filled \(totalFills) times on one node", comm)
+    // A fill that fails fails on every rank of the node, with the leader's message.
+    struct Refused: Error, CustomStringConvertible { var description: String { "refused on purpose" } }
+    do {
+        _ = try comm.nodeShared(bytes: 16) { _ in throw Refused() }
+        expect(false, "nodeShared: a failed fill returned", comm)
+    } catch {
+        expect("\(error)".contains("refused on purpose"), "nodeShared: error \(error)", comm)
+    }
+    let sharedFailures = comm.allreduce(Int64(failures), .sum)
+    if comm.rank == 0 { print("mpi-check shared: \(comm.size) ranks, \(sharedFailures) failure(s)") }
+    exit(sharedFailures == 0 ? 0 : 1)
+
 case "abort":
     let who = Int(args.dropFirst().first ?? "") ?? 1
     if comm.rank == who % comm.size {
@@ -139,6 +176,6 @@ case "abort":
     exit(0)
 
 default:
-    FileHandle.standardError.write("usage: mpi-check collectives | tree | abort [RANK]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: mpi-check collectives | tree | shared | abort [RANK]\n".data(using: .utf8)!)
     exit(2)
 }
