@@ -15,6 +15,8 @@ public enum SAEError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidLambda(Float)
     /// cfg.json names an architecture this module does not implement.
     case unknownArchitecture(file: String, name: String)
+    /// A file of an SAE directory is missing or cannot be read.
+    case unreadable(file: String, why: String)
     /// cfg.json is missing a key, or a key has the wrong type or an unsupported value.
     case invalidCfg(file: String, key: String, expected: String)
     /// A weights file lacks a tensor or has it with the wrong shape.
@@ -33,6 +35,7 @@ public enum SAEError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .invalidLambda(l): return "SAE input: λ must be finite and >= 0, got \(l)"
         case let .unknownArchitecture(file, name):
             return "\(file): unknown architecture \"\(name)\" (expected topk, standard, gated or jumprelu)"
+        case let .unreadable(file, why): return "\(file): \(why)"
         case let .invalidCfg(file, key, expected): return "\(file): key \(key) must be \(expected)"
         case let .badTensor(file, name, expected, got):
             return got == nil ? "\(file): missing tensor \(name) (expected shape \(expected))"

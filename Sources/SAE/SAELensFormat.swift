@@ -92,9 +92,11 @@ extension SAE {
     public static func loadSAELens(from directory: String) throws -> SAE {
         let cfgPath = directory + "/cfg.json"
         let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: cfgPath)) } catch {
-            throw SAEError.invalidCfg(file: cfgPath, key: "(file)", expected: "a readable JSON file: \(error.localizedDescription)")
+        guard let contents = FileManager.default.contents(atPath: cfgPath) else {
+            throw SAEError.unreadable(file: cfgPath, why: FileManager.default.fileExists(atPath: cfgPath)
+                ? "cannot be read" : "no such file; an SAE directory holds cfg.json and sae_weights.safetensors (SAELens format)")
         }
+        data = contents
         guard let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw SAEError.invalidCfg(file: cfgPath, key: "(file)", expected: "a JSON object")
         }

@@ -22,8 +22,20 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Rows per forward pass (bounds memory).")
     var batch = 16
 
-    func run() throws {
+    func validate() throws {
         guard batch >= 1 else { throw BadInput("--batch: expected a positive integer, got \(batch)") }
+        // The output is checked before the model is loaded: a path the user can fix is exit 2.
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDir), isDir.boolValue {
+            throw BadInput("--out \(out): is a directory; expected a .safetensors file to write")
+        }
+        let parent = URL(fileURLWithPath: out).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDir), isDir.boolValue, access(parent, W_OK | X_OK) == 0 else {
+            throw BadInput("--out \(out): its directory \(parent) does not exist or cannot be written")
+        }
+    }
+
+    func run() throws {
         let (model, location, _) = try modelOptions.load(needTokenizer: false)
         let rows = try Self.readTokens(tokens)
         let points = try hooks.map { try HookPoint.parseList($0, nLayer: model.config.nLayer) } ?? []

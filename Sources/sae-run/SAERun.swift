@@ -45,8 +45,10 @@ struct SAERun: ParsableCommand {
     }
 
     static func fail(_ message: String, status: Int32) -> Int32 {
-        let line = message.replacingOccurrences(of: "\n", with: " ")
-        FileHandle.standardError.write(Data(((line.hasPrefix("Error: ") ? "" : "error: ") + line + "\n").utf8))
+        // One line, "error: ..." whether the message is ours or ArgumentParser's ("Error: ...").
+        var line = message.replacingOccurrences(of: "\n", with: " ")
+        if line.hasPrefix("Error: ") { line.removeFirst("Error: ".count) }
+        FileHandle.standardError.write(Data(("error: " + line + "\n").utf8))
         return status
     }
 }

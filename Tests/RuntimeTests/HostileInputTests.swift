@@ -172,6 +172,22 @@ import Testing
         #expect(ok.status == 0 && ok.stdout.hasPrefix("["), "\(ok.stderr)")
     }
 
+    /// An output path the user can fix is exit 2 before anything runs (was exit 1 after the forward),
+    /// and a directory without cfg.json says what an SAE directory holds.
+    @Test func pathsTheUserCanFixExitTwo() throws {
+        let exe = D4Fixture.exe("sae-run")
+        let model = shellQuote(SAERuntimeTests.d4.appendingPathComponent("base_checkpoints/d4").path)
+        let tokens = try TestPaths.temporaryDirectory("tokens").appendingPathComponent("t.json")
+        try Data("[[1,2,3]]".utf8).write(to: tokens)
+        for (out, word) in [("/", "is a directory"), ("/nonexistent-dir/x.safetensors", "its directory /nonexistent-dir does not exist")] {
+            let r = try runShell("exec \(exe) forward --model \(model) --tokens \(shellQuote(tokens.path)) --out \(out)")
+            #expect(r.status == 2 && r.stderr.hasPrefix("error: --out \(out): \(word)"), "\(r.status): \(r.stderr)")
+        }
+        let empty = try TestPaths.temporaryDirectory("not-an-sae").path
+        let r = try runShell("exec \(exe) features --model \(model) --sae \(shellQuote(empty)) --prompt hi")
+        #expect(r.status == 2 && r.stderr.contains("cfg.json: no such file; an SAE directory holds cfg.json"), "\(r.stderr)")
+    }
+
     /// A NaN in the SAE's decoder: exit 2 naming the tensor (it printed meaningless numbers, exit 0).
     @Test func nanWeightsExitTwoNamingTheTensor() throws {
         let dir = try SAERuntimeTests.saeDirectory()
