@@ -48,4 +48,18 @@ import Testing
         let both = try runShell("exec \(Self.exe("sae-eval")) --sae x --model y --data d --token-file t")
         #expect(both.status == 2 && both.stderr.contains("exactly one"), "\(both.stderr)")
     }
+
+    /// A damaged validation shard is an error naming it, not a silent switch to training data.
+    @Test func aDamagedValidationShardIsAnErrorNotTrainingData() throws {
+        let copy = try TestPaths.temporaryDirectory("eval-data").path
+        let shards = Self.d4 + "/base_data_climbmix"
+        let names = try FileManager.default.contentsOfDirectory(atPath: shards).sorted()
+        for name in names { try FileManager.default.copyItem(atPath: shards + "/" + name, toPath: copy + "/" + name) }
+        let last = copy + "/" + names.last!
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: last))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: last))
+        let r = try runShell("exec \(Self.exe("sae-eval")) --sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4")) --data \(shellQuote(copy)) --tokens 512 --context 128 --json")
+        #expect(r.status == 2 && r.stdout.isEmpty, "exit \(r.status): \(r.stdout)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(last), "\(r.stderr)")
+    }
 }
