@@ -62,4 +62,24 @@ import Testing
         #expect(r.status == 2 && r.stdout.isEmpty, "exit \(r.status): \(r.stdout)")
         #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(last), "\(r.stderr)")
     }
+
+    /// --tokens and --context take effect with --data and are refused where they cannot.
+    @Test func rowFlagsTakeEffectOrAreRefused() throws {
+        let model = "--sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4"))"
+        let tokenFile = "--token-file \(shellQuote(Self.d4 + "/reference/forward.safetensors"))"
+        let data = "--data \(shellQuote(Self.d4 + "/base_data_climbmix"))"
+        let cases: [(String, String)] = [
+            ("\(tokenFile) --context 64", "--context: applies to --data only"),
+            ("\(tokenFile) --tokens 100", "--tokens: applies to --data only"),
+            ("\(data) --context 100000", "--context 100000: exceeds the model's sequence_len (256)"),
+            ("\(data) --context 0", "--context: expected a positive count"),
+        ]
+        for (args, words) in cases {
+            let r = try runShell("exec \(Self.exe("sae-eval")) \(model) \(args)")
+            #expect(r.status == 2 && r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(words), "\(args): \(r.stderr)")
+        }
+        // With --data, --context changes the rows: shorter rows see less context, a higher loss.
+        let short = try evaluate("\(data) --tokens 512 --context 16"), long = try evaluate("\(data) --tokens 512 --context 128")
+        #expect(short["ce_clean"]! > long["ce_clean"]!, "context 16: \(short), context 128: \(long)")
+    }
 }
