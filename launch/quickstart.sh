@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 bash launch/setup.sh
 swift build -c release --product sae-train
 . launch/mpi-env.sh
+. launch/run-with-restarts.sh             # MAX_RESTARTS (default 0) restarts a failed run with --resume
 out="runs/quickstart-$(date +%Y%m%d-%H%M%S)"
-mpirun -np 2 .build/release/sae-train --config configs/quickstart.json --out "$out" "$@"
+run_with_restarts mpirun -np 2 .build/release/sae-train --config configs/quickstart.json --out "$out" "$@"
 echo "SAE written to $out/blocks.2.hook_resid_post (SAELens format); metrics in $out/metrics.jsonl"

@@ -1,10 +1,22 @@
 # Sourced by the launchers: run_with_restarts CMD... runs CMD (an mpirun/srun line); if it fails
-# with a run failure (exit status other than 0 and 2 = bad input), it runs it again with --resume,
-# up to $MAX_RESTARTS times, like torchrun's --max-restarts. Each restart is logged on stderr.
+# with a run failure (exit status other than 0 and 2 = bad input, which includes a damaged
+# checkpoint: rerunning cannot fix it), it runs it again with --resume, up to $MAX_RESTARTS times,
+# like torchrun's --max-restarts. Each restart is logged on stderr. A restart continues from the
+# latest checkpoint, so a --resume-from STEP of the first attempt is left out of it (it would go
+# back to STEP every time).
 run_with_restarts() {
-    local attempt=0 status=0
+    local attempt=0 status=0 skip=0 arg
+    local again=()
+    for arg in "$@"; do
+        if [ "$skip" -eq 1 ]; then skip=0; continue; fi
+        case $arg in
+            --resume-from) skip=1 ;;
+            --resume-from=*) ;;
+            *) again+=("$arg") ;;
+        esac
+    done
     while true; do
-        if [ "$attempt" -eq 0 ]; then "$@"; else "$@" --resume; fi && return 0 || status=$?
+        if [ "$attempt" -eq 0 ]; then "$@"; else "${again[@]}" --resume; fi && return 0 || status=$?
         if [ "$status" -eq 2 ]; then
             echo "launch: bad input (exit 2); not restarting" >&2; return 2
         fi

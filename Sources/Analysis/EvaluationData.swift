@@ -33,7 +33,9 @@ extension EvaluationRows {
     /// `count` tokens of `data` packed into rows of `context` (BOS per document), the validation
     /// split for parquet shards. The same rows on every rank; `share(rank:size:)` splits them.
     public init(data: String, tokenizer: Tokenizer, context: Int, count: Int, valShards: Int = 1) throws {
-        let split: DocumentSource.Split = (try? DocumentSource(path: data, split: .validation, valShards: valShards)) != nil ? .validation : .train
+        // Parquet shards have a validation split and it is what gets read (a damaged shard is an
+        // error); text data has none and is read whole.
+        let split: DocumentSource.Split = try DocumentSource.hasValidationSplit(path: data, valShards: valShards) ? .validation : .train
         let source = try DocumentSource(path: data, split: split, valShards: valShards)
         var cursor = DataCursor()
         let rows = max(1, (count + context - 1) / context)

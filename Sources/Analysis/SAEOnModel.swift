@@ -36,6 +36,21 @@ public struct SAEOnModel {
     public func rows(tokenFile: String?, data: String?, context: Int?, count: Int) throws -> EvaluationRows {
         if let file = tokenFile { return try EvaluationRows(tokenFile: file) }
         let maxContext = model.config.sequenceLen
-        return try EvaluationRows(data: data ?? "", tokenizer: tokenizer, context: min(context ?? maxContext, maxContext), count: count)
+        if let context, context > maxContext {
+            throw ConfigError("--context \(context)", "exceeds the model's sequence_len (\(maxContext))")
+        }
+        return try EvaluationRows(data: data ?? "", tokenizer: tokenizer, context: context ?? maxContext, count: count)
     }
+}
+
+/// What is wrong with `--tokens` and `--context` (nil: nothing), for sae-eval and sae-viz alike:
+/// each must be positive, and both apply to `--data` only (a token file's rows are read as they
+/// are), so with `--token-file` they are refused rather than ignored.
+public func rowOptionsProblem(tokenFile: String?, tokens: Int?, context: Int?) -> String? {
+    if let tokens, tokens < 1 { return "--tokens: expected a positive count, got \(tokens)" }
+    if let context, context < 1 { return "--context: expected a positive count, got \(context)" }
+    if tokenFile != nil, let flag = tokens != nil ? "--tokens" : context != nil ? "--context" : nil {
+        return "\(flag): applies to --data only; the rows of --token-file are read as they are"
+    }
+    return nil
 }

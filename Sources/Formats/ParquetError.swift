@@ -15,7 +15,11 @@ public enum ParquetError: Error, CustomStringConvertible, Sendable {
     /// `rowGroup` is outside `0..<count`.
     case rowGroupOutOfRange(file: String, rowGroup: Int, count: Int)
 
-    public var description: String {
+    /// One line: names from the file are escaped (control characters as `\u{..}`; invalid UTF-8
+    /// was already escaped as `\xNN` when the schema was read).
+    public var description: String { oneLine(message) }
+
+    private var message: String {
         switch self {
         case let .cannotOpen(file, reason):
             return "\(file): cannot open parquet file: \(reason)"

@@ -133,9 +133,10 @@ struct ThriftCompactReader {
         return UnsafeRawBufferPointer(rebasing: bytes[start..<position])
     }
 
-    /// A binary decoded as UTF-8 (invalid sequences become U+FFFD).
+    /// A binary decoded as UTF-8, invalid sequences escaped byte by byte as `\xNN`: names read
+    /// from a file appear in error messages, where raw bytes must not.
     mutating func readString() throws -> String {
-        String(decoding: try readBinary(), as: UTF8.self)
+        escapedUTF8(try readBinary())
     }
 
     // MARK: - Structs and collections

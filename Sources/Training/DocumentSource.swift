@@ -45,10 +45,7 @@ public final class DocumentSource: @unchecked Sendable {
         }
         var all: [Unit] = []
         var files: [ParquetFile] = []
-        let parquetPaths = isDir.boolValue
-            ? ((try? fm.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".parquet") }.sorted()
-                .map { (path as NSString).appendingPathComponent($0) }
-            : (path.hasSuffix(".parquet") ? [path] : [])
+        let parquetPaths = try DocumentSource.parquetShards(path)
         if !parquetPaths.isEmpty {
             let count = parquetPaths.count
             let chosen: ArraySlice<String>
@@ -73,9 +70,7 @@ public final class DocumentSource: @unchecked Sendable {
         } else {
             let texts: [String]
             if isDir.boolValue {
-                let e = fm.enumerator(atPath: path)
-                texts = (e?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".txt") || $0.hasSuffix(".jsonl") }
-                    .sorted().map { (path as NSString).appendingPathComponent($0) }
+                texts = try DocumentSource.textFiles(in: path)
             } else {
                 texts = [path]
             }
@@ -103,6 +98,55 @@ public final class DocumentSource: @unchecked Sendable {
         parquetFiles = files
     }
 
+    /// The parquet shards `path` names, sorted: the `*.parquet` files of a directory, or `path`
+    /// itself if it is one; empty for text data. A directory that cannot be listed is an error
+    /// (not "no shards", which would read it as text data or as empty).
+    static func parquetShards(_ path: String) throws -> [String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw DataError(path, "no such file or directory")
+        }
+        guard isDir.boolValue else { return path.hasSuffix(".parquet") ? [path] : [] }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: path) }
+        catch { throw DataError(path, "cannot list the directory (\(error.localizedDescription))") }
+        return names.filter { $0.hasSuffix(".parquet") }.sorted().map { (path as NSString).appendingPathComponent($0) }
+    }
+
+    /// Whether `path` has a validation split: parquet shards (the last `valShards` of them, all of
+    /// them if there are no more) with val_shards > 0. Text data has none. Decided from the listing
+    /// alone, so that a damaged validation shard is reported, not replaced by training data.
+    public static func hasValidationSplit(path: String, valShards: Int) throws -> Bool {
+        try valShards > 0 && !parquetShards(path).isEmpty
+    }
+
+    /// The `.txt` and `.jsonl` files under `dir` (recursively), sorted by path. A subdirectory that
+    /// cannot be read is an error, not a silent gap in the data.
+    static func textFiles(in dir: String) throws -> [String] {
+        var problem: (URL, Error)? = nil
+        let root = URL(fileURLWithPath: dir)
+        let e = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil, options: []) { url, error in
+            if problem == nil { problem = (url, error) }
+            return false
+        }
+        var found: [String] = []
+        while let url = e?.nextObject() as? URL {
+            if url.pathExtension == "txt" || url.pathExtension == "jsonl" { found.append(url.path) }
+        }
+        if let (url, error) = problem { throw DataError(url.path, "cannot read (\(error.localizedDescription))") }
+        return found.sorted()
+    }
+
+    /// The bytes of a text data file, which must be UTF-8: an invalid byte is an error that says
+    /// where, rather than text silently changed to U+FFFD.
+    static func readUTF8(_ path: String) throws -> Data {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot read") }
+        if let offset = firstInvalidUTF8(data) {
+            throw DataError(path, "not UTF-8 text: invalid byte 0x\(String(data[data.startIndex + offset], radix: 16)) at byte offset \(offset)")
+        }
+        return data
+    }
+
     /// Documents of unit `i` of this rank, in order.
     func documents(ofUnit i: Int) throws -> [String] {
         let docs = try allDocuments(ofUnit: i)
@@ -115,10 +159,9 @@ public final class DocumentSource: @unchecked Sendable {
         case .rowGroup(let f, let g):
             return try parquetFiles[f].strings(column: "text", rowGroup: g).compactMap { $0 }
         case .textFile(let p):
-            guard let data = FileManager.default.contents(atPath: p) else { throw DataError(p, "cannot read") }
-            return [String(decoding: data, as: UTF8.self)]
+            return [String(decoding: try DocumentSource.readUTF8(p), as: UTF8.self)]
         case .jsonlLines(let p, let lines):
-            guard let data = FileManager.default.contents(atPath: p) else { throw DataError(p, "cannot read") }
+            let data = try DocumentSource.readUTF8(p)
             let all = data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
             return try lines.compactMap { n in
                 guard n < all.count else { return nil }
@@ -141,7 +184,7 @@ public final class DocumentSource: @unchecked Sendable {
     }
 
     static func lineCount(_ path: String) throws -> Int {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path, "cannot read") }
+        let data = try readUTF8(path)
         return data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).count
     }
 
@@ -172,5 +215,5 @@ public final class DocumentSource: @unchecked Sendable {
 /// Bad or missing training data: the file and what is wrong.
 public struct DataError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ file: String, _ problem: String) { description = "\(file): \(problem)" }
+    public init(_ file: String, _ problem: String) { description = oneLine("\(file): \(problem)") }
 }

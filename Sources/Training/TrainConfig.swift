@@ -47,6 +47,9 @@ public struct TrainConfig: Equatable, Sendable {
     // Run
     public var out = "runs/sae"
     public var resume = false
+    public var resumeFrom = -1            // resume from this step's checkpoint (-1: the latest)
+    /// Whether the run continues a checkpoint (`resume`, or `resume_from` a step).
+    public var resuming: Bool { resume || resumeFrom >= 0 }
     public var checkpointEvery = 0        // tokens between checkpoints (0 = at the end only)
     public var keepCheckpoints = 3
     public var logEvery = 10              // steps between metrics lines
@@ -103,6 +106,7 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "resample_every", help: "tokens between resampling events (0: never)", kind: .int(\.resampleEvery)),
         Key(name: "out", help: "output dir: OUT/<hook>/, metrics.jsonl, run.json", kind: .string(\.out)),
         Key(name: "resume", help: "continue from OUT's latest checkpoint", kind: .bool(\.resume)),
+        Key(name: "resume_from", help: "continue from OUT's checkpoint of this step (e.g. an older intact one when the latest is damaged; -1: the latest)", kind: .int(\.resumeFrom)),
         Key(name: "checkpoint_every", help: "tokens between checkpoints (0: at the end only)", kind: .int(\.checkpointEvery)),
         Key(name: "keep_checkpoints", help: "checkpoints kept on disk (older ones are deleted)", kind: .int(\.keepCheckpoints)),
         Key(name: "log_every", help: "steps between metrics lines", kind: .int(\.logEvery)),
@@ -303,6 +307,7 @@ extension TrainConfig {
         try need(bufferTokens >= batchTokens || !activations.isEmpty,
                  "buffer_tokens (\(bufferTokens)) must be >= batch_tokens (\(batchTokens))")
         try need(valShards >= 0, "val_shards must be >= 0")
+        try need(resumeFrom >= -1, "resume_from must be a checkpoint step (>= 0) or -1 (the latest), got \(resumeFrom)")
         try need(!out.isEmpty, "out must not be empty")
     }
 }

@@ -38,6 +38,8 @@ public final class Trainer {
     let lrSchedule: LearningRateSchedule
     let lambdaSchedule: LambdaSchedule
     let saeConfig: SAEConfig
+    /// The checkpoint to resume from, checked intact and compatible (nil for a fresh run).
+    let resumePoint: CheckedCheckpoint?
 
     // Mutable training state.
     public private(set) var trainers: [HookTrainer] = []
@@ -49,8 +51,9 @@ public final class Trainer {
     var rng: Xoshiro256
     var stepSeconds = 0.0
 
-    /// Loads the model, tokenizer and data and checks the run directory; throws `ConfigError`,
-    /// `DataError`, `NanochatError`, `SAEError` or `FormatError` for bad input (exit status 2).
+    /// Checks the run directory, the checkpoint to resume and the sizes, then loads the model,
+    /// tokenizer and data; throws `ConfigError`, `CorruptCheckpoint`, `DataError`, `NanochatError`,
+    /// `SAEError` or `FormatError` for bad input (exit status 2).
     public init(config: TrainConfig, comm: Communicator) throws {
         try config.validate()
         self.config = config
@@ -67,46 +70,61 @@ public final class Trainer {
         localBatch = config.batchTokens / N
         // The fixed summation tree needs equal micro-batches, whole ones on each rank (so N is a power
         // of two too). BatchTopK selects across the local batch: splitting it would change the selection.
-        localMicroBatches = config.effectiveMicroBatches.flatMap { M in
-            M % N == 0 && config.batchTokens % M == 0 && config.arch != "batchtopk" ? M / N : nil
-        }
+        localMicroBatches = config.localMicroBatches(ranks: N)
+
+        // Everything that can be checked without loading the model is, first: the output directory,
+        // the checkpoint to resume (intact, and made by a compatible config), d_in and so the memory
+        // the SAEs need. A mistake there is reported in a second, not after the model has loaded.
+        try checkOutputDirectory(config.out, what: "out")
         store = CheckpointStore(out: config.out, keep: config.keepCheckpoints)
         let runFile = URL(fileURLWithPath: config.out).appendingPathComponent("run.json").path
-        if config.resume {
-            guard store.latest() != nil else {
-                throw ConfigError(config.out, "--resume: no checkpoint to resume from (no \(config.out)/latest)")
+        if config.resuming {
+            resumePoint = try store.resumePoint(resumeFrom: config.resumeFrom)
+        } else {
+            resumePoint = nil
+            let latestLink = URL(fileURLWithPath: config.out).appendingPathComponent("latest").path
+            if FileManager.default.fileExists(atPath: runFile) || !store.steps().isEmpty
+                || (try? FileManager.default.destinationOfSymbolicLink(atPath: latestLink)) != nil {
+                throw ConfigError(config.out, "holds another run (run.json, checkpoints); pass --resume to continue it or choose another out")
             }
-        } else if FileManager.default.fileExists(atPath: runFile) || store.latest() != nil {
-            throw ConfigError(config.out, "holds another run (run.json, checkpoints); pass --resume to continue it or choose another out")
         }
 
-        let d: Int
+        let d: Int, plan: ModelPlan?
         if config.activations.isEmpty {
-            let loaded = try LoadedModel(config)
-            source = loaded
+            let p = try ModelPlan(config)
+            plan = p
             cache = nil
-            documents = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
-                                           rank: comm.rank, worldSize: N)
-            hookNames = loaded.hooks.map(\.name)
-            d = loaded.model.config.nEmbd
+            hookNames = p.hooks.map(\.name)
+            d = p.dIn
         } else {
             let manifest = try CacheManifest.read(config.activations)
             for h in config.hooks where !manifest.hooks.contains(h) {
                 throw ConfigError("config", "hook \(h) is not in the activation cache \(config.activations) (it has \(manifest.hooks.joined(separator: ", ")))")
             }
-            source = nil
+            plan = nil
             cache = manifest
-            documents = nil
             hookNames = config.hooks.isEmpty ? manifest.hooks : config.hooks
             d = manifest.dIn
         }
-        let m = config.dSae > 0 ? config.dSae : config.expansion * d
+        let ranksOnHost = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
+        try config.checkMemory(dIn: d, hooks: hookNames.count, ranks: N, ranksOnHost: ranksOnHost, fromModel: plan != nil)
+        let m = config.latents(dIn: d)!          // checkMemory refuses an overflowing count
         let arch = Architecture(rawValue: config.arch)!
         var sc = SAEConfig(architecture: arch, dIn: d, dSAE: m, k: config.k,
                            l1: Float(config.l1 > 0 ? config.l1 : Trainer.defaultLambda(arch)))
         if config.auxK > 0 { sc.auxK = config.auxK }
         try sc.validate()
         saeConfig = sc
+        if let resumePoint { try Trainer.checkCompatible(resumePoint, config: config, sae: sc, hooks: hookNames, ranks: N) }
+
+        if let plan {
+            source = try LoadedModel(plan, config)
+            documents = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
+                                           rank: comm.rank, worldSize: N)
+        } else {
+            source = nil
+            documents = nil
+        }
 
         totalSteps = max(1, config.totalTokens / config.batchTokens)
         let lr = Float(config.lr > 0 ? config.lr : Trainer.defaultLearningRate(arch, dSAE: m))
@@ -167,9 +185,9 @@ public final class Trainer {
             }
         }
         var position = StreamPosition()
-        if config.resume { position = try restore() }
+        if config.resuming { position = try restore() }
         stream = try makeStream(position: position)
-        if !config.resume { try initialise() }
+        if !config.resuming { try initialise() }
         gradientSums = trainers.map { PairwiseSum(items: localMicroBatches ?? 1, count: $0.sae.params.count) }
         // BLAS is single-threaded; the TopK encoder splits rows over the cores this rank may use
         // (its results do not depend on the split, so runs stay reproducible).
@@ -240,26 +258,46 @@ public final class Trainer {
         return total
     }
 
-    /// Restores the latest checkpoint; returns this rank's stream position.
-    func restore() throws -> StreamPosition {
-        guard let (savedStep, dir) = store.latest() else { throw ConfigError(config.out, "--resume: no checkpoint") }
-        let ckpt = try TrainerCheckpoint.read(from: dir)
+    /// Refuses to resume `point` with a config that trains something else: another number of ranks
+    /// (from the model, where each rank has its own data cursor), other hooks, seed or SAE.
+    static func checkCompatible(_ point: CheckedCheckpoint, config: TrainConfig, sae: SAEConfig, hooks: [String], ranks: Int) throws {
+        let ckpt = point.trainer
         // From a cache the batches do not depend on N; from the model every rank has its own cursor.
-        guard ckpt.worldSize == comm.size || cache != nil else {
-            throw ConfigError(config.out, "--resume: the checkpoint was written by \(ckpt.worldSize) rank(s), this job has \(comm.size); resume with the same number of ranks (or train from an activation cache)")
+        guard ckpt.worldSize == ranks || !config.activations.isEmpty else {
+            throw ConfigError(config.out, "--resume: the checkpoint was written by \(ckpt.worldSize) rank(s), this job has \(ranks); resume with the same number of ranks (or train from an activation cache)")
         }
-        guard ckpt.hooks == hookNames else {
-            throw ConfigError(config.out, "--resume: the checkpoint trains hooks \(ckpt.hooks), the config asks for \(hookNames)")
+        guard ckpt.hooks == hooks else {
+            throw ConfigError(config.out, "--resume: the checkpoint trains hooks \(ckpt.hooks.joined(separator: ", ")), the config asks for \(hooks.joined(separator: ", "))")
         }
         guard ckpt.seed == config.seed else { throw ConfigError(config.out, "--resume: the checkpoint used seed \(ckpt.seed), the config \(config.seed)") }
-        trainers = try hookNames.map { try HookTrainer.readState(from: dir.appendingPathComponent($0)) }
-        for t in trainers where t.sae.config != saeConfig {
-            throw ConfigError(config.out, "--resume: the checkpoint's SAE (\(t.sae.config)) differs from the config's (\(saeConfig))")
+        for state in point.states {
+            if let (was, asked) = saeDifference(state.sae, sae) {
+                throw ConfigError("\(config.out)/\(state.hook)", "was trained with \(was); the config asks for \(asked)")
+            }
         }
+    }
+
+    /// The first setting in which two SAE configs differ, as (that of `a`, that of `b`), in the
+    /// config's own words ("d_sae 512"); nil if they are equal.
+    static func saeDifference(_ a: SAEConfig, _ b: SAEConfig) -> (String, String)? {
+        func auxK(_ c: SAEConfig) -> String { c.auxK.map(String.init) ?? "0 (d_in / 2)" }
+        let fields: [(String, String, String)] = [
+            ("arch", a.architecture.rawValue, b.architecture.rawValue),
+            ("d_in", "\(a.dIn)", "\(b.dIn)"), ("d_sae", "\(a.dSAE)", "\(b.dSAE)"), ("k", "\(a.k)", "\(b.k)"),
+            ("aux_k", auxK(a), auxK(b)), ("l1", "\(a.l1)", "\(b.l1)"),
+        ]
+        if let (name, x, y) = fields.first(where: { $0.1 != $0.2 }) { return ("\(name) \(x)", "\(name) \(y)") }
+        return a == b ? nil : ("other SAE settings (aux_alpha, bandwidth, thresholds)", "this version's defaults")
+    }
+
+    /// Restores the checkpoint chosen (and checked) in `init`; returns this rank's stream position.
+    func restore() throws -> StreamPosition {
+        let point = resumePoint!, ckpt = point.trainer
+        trainers = try hookNames.map { try HookTrainer.readState(from: point.dir.appendingPathComponent($0)) }
         step = ckpt.step
         tokens = ckpt.tokens
         rng = Xoshiro256(state: ckpt.rng)
-        if comm.isRoot { log("resuming from step \(savedStep) (\(formatCount(Double(tokens))) tokens) in \(dir.path)") }
+        if comm.isRoot { log("resuming from step \(point.step) (\(formatCount(Double(tokens))) tokens) in \(point.dir.path)") }
         return cache == nil ? ckpt.positions[comm.rank] : StreamPosition()
     }
 
@@ -500,11 +538,15 @@ public final class Trainer {
             "block_tokens": blockTokens, "total_steps": totalSteps, "lr": Double(lrSchedule.lr),
             "lambda": Double(saeConfig.l1), "input_scales": Dictionary(uniqueKeysWithValues: trainers.map { ($0.hook, Double($0.inputScale)) }),
         ]
-        if config.resume { info["resumed_at_step"] = step }
+        if config.resuming { info["resumed_at_step"] = step }
         let out = URL(fileURLWithPath: config.out)
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
-        try data.write(to: out.appendingPathComponent("run.json"), options: .atomic)
+        do {
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            try data.write(to: out.appendingPathComponent("run.json"), options: .atomic)
+        } catch {
+            throw ConfigError("out \(config.out)", "cannot write run.json there: \(error.localizedDescription)")
+        }
     }
 
     func log(_ message: String) {

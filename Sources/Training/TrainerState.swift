@@ -73,23 +73,22 @@ public final class HookTrainer: @unchecked Sendable {
     /// Reads a hook's state written by `writeState`.
     static func readState(from dir: URL) throws -> HookTrainer {
         let stateDir = dir.appendingPathComponent("state")
-        let jsonPath = stateDir.appendingPathComponent("training.json").path
-        guard let data = FileManager.default.contents(atPath: jsonPath) else {
-            throw CheckpointError("\(jsonPath): missing; the checkpoint is incomplete")
-        }
-        let s: HookTrainingState
-        do { s = try JSONDecoder().decode(HookTrainingState.self, from: data) }
-        catch { throw CheckpointError("\(jsonPath): not a training state (\(error))") }
-        let file = try SafetensorsFile(path: stateDir.appendingPathComponent("params.safetensors").path)
-        var sae = try SAE(config: s.sae, params: try file.tensor("params").storage, threshold: s.threshold)
-        sae.threshold = s.threshold
-        var adam = AdamState(count: sae.params.count, config: s.adamConfig)
-        adam.m = try file.tensor("adam_m").storage
-        adam.v = try file.tensor("adam_v").storage
-        adam.step = s.adamStep
+        let s = try decodeCheckpointJSON(HookTrainingState.self, at: stateDir.appendingPathComponent("training.json").path)
+        let paramsPath = stateDir.appendingPathComponent("params.safetensors").path
+        var sae: SAE, adam: AdamState
+        do {
+            let file = try SafetensorsFile(path: paramsPath)
+            sae = try SAE(config: s.sae, params: try file.tensor("params").storage, threshold: s.threshold)
+            sae.threshold = s.threshold
+            adam = AdamState(count: sae.params.count, config: s.adamConfig)
+            adam.m = try file.tensor("adam_m").storage
+            adam.v = try file.tensor("adam_v").storage
+            adam.step = s.adamStep
+        } catch let e as FormatError { throw CorruptCheckpoint(line: "\(e)") }
+        catch let e as SAEError { throw CorruptCheckpoint(paramsPath, "\(e)") }
         guard adam.m.count == sae.params.count, adam.v.count == sae.params.count,
               s.stats.firingCounts.count == s.sae.dSAE else {
-            throw CheckpointError("\(stateDir.path): tensor sizes do not match the SAE config")
+            throw CorruptCheckpoint(stateDir.path, "tensor sizes do not match the SAE config")
         }
         return HookTrainer(hook: s.hook, sae: sae, adam: adam, stats: s.stats, inputScale: s.inputScale,
                            grads: [Float](repeating: 0, count: sae.params.count))
@@ -98,12 +97,7 @@ public final class HookTrainer: @unchecked Sendable {
 
 extension TrainerCheckpoint {
     static func read(from dir: URL) throws -> TrainerCheckpoint {
-        let path = dir.appendingPathComponent("trainer.json").path
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CheckpointError("\(path): missing; the checkpoint is incomplete")
-        }
-        do { return try JSONDecoder().decode(TrainerCheckpoint.self, from: data) }
-        catch { throw CheckpointError("\(path): not a trainer checkpoint (\(error))") }
+        try decodeCheckpointJSON(TrainerCheckpoint.self, at: dir.appendingPathComponent("trainer.json").path)
     }
 
     func write(to dir: URL) throws {

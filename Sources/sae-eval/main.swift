@@ -20,13 +20,13 @@ struct SAEEval: ParsableCommand {
     @Option(help: "tokenizer.pkl (default: the base dir's).") var tokenizer: String?
     @Option(help: "Data: parquet dir (its validation shard), .txt/.jsonl file or dir.") var data: String?
     @Option(help: "Token file (.json rows of ids, or .safetensors with tokens [and targets]) instead of --data.") var tokenFile: String?
-    @Option(help: "Tokens to evaluate from --data.") var tokens = 65536
-    @Option(help: "Tokens per row (default: the model's sequence_len).") var context: Int?
+    @Option(help: "Tokens to evaluate from --data (default 65536).") var tokens: Int?
+    @Option(help: "Tokens per row of --data (default and maximum: the model's sequence_len).") var context: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
         if (data == nil) == (tokenFile == nil) { throw ValidationError("give exactly one of --data and --token-file") }
-        if tokens < 1 { throw ValidationError("--tokens: expected a positive count, got \(tokens)") }
+        if let problem = rowOptionsProblem(tokenFile: tokenFile, tokens: tokens, context: context) { throw ValidationError(problem) }
     }
 }
 
@@ -53,7 +53,7 @@ func main() {
     do {
         let setup = try SAEOnModel(saeDirectory: command.sae, model: command.model, tokenizer: command.tokenizer)
         let (nanochat, tok, sae, hookName) = (setup.model, setup.tokenizer, setup.sae, setup.hook.name)
-        let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens)
+        let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens ?? 65536)
         let metrics = try evaluateSAE(sae, hook: setup.hook, model: nanochat, rows: rows.share(rank: comm.rank, size: comm.size),
                                       bos: try tok.bos, comm: comm)
         if comm.isRoot {

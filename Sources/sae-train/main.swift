@@ -31,7 +31,9 @@ let usage = """
     \(TrainConfig.flagHelp)
     """
 
-/// Bad input (exit 2) as opposed to a failure of the run (exit 1).
+/// Bad input (exit 2) as opposed to a failure of the run (exit 1). A damaged checkpoint
+/// (`CorruptCheckpoint`) is bad input: rerunning cannot fix it, so the launchers do not restart it;
+/// `CheckpointError` is a checkpoint that could not be written.
 func isBadInput(_ error: Error) -> Bool {
     !(error is RunFailure) && !(error is CheckpointError)
 }

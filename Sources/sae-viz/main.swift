@@ -25,21 +25,23 @@ struct SAEViz: ParsableCommand {
     @Option(help: "Data: parquet dir (its validation shard), .txt/.jsonl file or dir.") var data: String?
     @Option(help: "Token file (.json rows of ids, or .safetensors with tokens) instead of --data.") var tokenFile: String?
     @Option(help: "Output directory of the pages (index.html, features/<f>.html).") var out: String?
-    @Option(help: "Tokens to read from --data (a count like 262144, 200k or 1M).",
+    @Option(help: "Tokens to read from --data (a count like 262144, 200k or 1M; default 262144).",
             transform: { text in
                 guard let n = parseCount(text) else { throw ValidationError("expected a count like 65536, 200k or 1M") }
                 return n
-            }) var tokens = 262_144
-    @Option(help: "Tokens per row (default: the model's sequence_len).") var context: Int?
+            }) var tokens: Int?
+    @Option(help: "Tokens per row of --data (default and maximum: the model's sequence_len).") var context: Int?
     @Option(help: "Pages for at most this many features that fired, by index (default 1000).") var features: Int?
     @Flag(help: "A page for every feature, dead ones too.") var all = false
     @Option(help: "Also write Neuronpedia batch-<i>.json files (128 features each) into this directory.") var neuronpedia: String?
-    @Option(help: "Seed of the interval sampling.") var seed: UInt64 = 0
+    @Option(help: "Seed of the interval sampling (default 0).") var seed: UInt64?
 
     func validate() throws {
         if let run {
+            // Every flag of the dashboards is refused here rather than ignored.
             let others: [(String, Any?)] = [("--sae", sae), ("--model", model), ("--tokenizer", tokenizer), ("--data", data),
-                                           ("--token-file", tokenFile), ("--out", out), ("--neuronpedia", neuronpedia), ("--features", features)]
+                                           ("--token-file", tokenFile), ("--out", out), ("--neuronpedia", neuronpedia), ("--features", features),
+                                           ("--tokens", tokens), ("--context", context), ("--seed", seed), ("--all", all ? true : nil)]
             if let extra = others.first(where: { $0.1 != nil }) {
                 throw ValidationError("--run \(run): plots a training run on its own; leave out \(extra.0)")
             }
@@ -49,8 +51,7 @@ struct SAEViz: ParsableCommand {
         guard model != nil else { throw ValidationError("--model: required (model_*.pt or a checkpoint dir)") }
         guard out != nil else { throw ValidationError("--out: required (the directory for the pages)") }
         if (data == nil) == (tokenFile == nil) { throw ValidationError("give exactly one of --data and --token-file") }
-        if tokens < 1 { throw ValidationError("--tokens: expected a positive count, got \(tokens)") }
-        if let c = context, c < 1 { throw ValidationError("--context: expected a positive count, got \(c)") }
+        if let problem = rowOptionsProblem(tokenFile: tokenFile, tokens: tokens, context: context) { throw ValidationError(problem) }
         if let n = features, n < 1 { throw ValidationError("--features: expected a positive count, got \(n)") }
         if all && features != nil { throw ValidationError("--features and --all: give one of them") }
     }
@@ -67,24 +68,35 @@ func writing(_ flag: String, _ path: String, _ body: () throws -> Void) throws {
     do { try body() } catch { throw ConfigError("\(flag) \(path)", "cannot write there: \(error.localizedDescription)") }
 }
 
-/// `model_name` of the SAE's cfg.json metadata, for the Neuronpedia model_id.
-func modelName(saeDirectory: String) -> String {
-    let url = URL(fileURLWithPath: saeDirectory).appendingPathComponent("cfg.json")
-    let cfg = (try? JSONSerialization.jsonObject(with: Data(contentsOf: url))) as? [String: Any]
-    return (cfg?["metadata"] as? [String: Any])?["model_name"] as? String ?? "nanochat"
+/// `model_name` of the SAE's cfg.json metadata, for the Neuronpedia model_id ("nanochat" when the
+/// metadata has none). A cfg.json that cannot be read is an error, not the default name.
+func modelName(saeDirectory: String) throws -> String {
+    let path = URL(fileURLWithPath: saeDirectory).appendingPathComponent("cfg.json").path
+    guard let data = FileManager.default.contents(atPath: path),
+          let cfg = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        throw ConfigError(path, "cannot read it as a JSON object")
+    }
+    guard let metadata = cfg["metadata"] else { return "nanochat" }
+    guard let object = metadata as? [String: Any] else { throw ConfigError(path, "field metadata: expected an object") }
+    guard let name = object["model_name"] else { return "nanochat" }
+    guard let text = name as? String else { throw ConfigError(path, "field metadata.model_name: expected a string") }
+    return text
 }
 
 func dashboards(_ command: SAEViz) throws {
     let t0 = Date()
     let saeDir = command.sae!
+    // Output directories first: a file in the way is reported before minutes of work, not after.
+    try checkOutputDirectory(command.out!, what: "--out")
+    if let dir = command.neuronpedia { try checkOutputDirectory(dir, what: "--neuronpedia") }
     let setup = try SAEOnModel(saeDirectory: saeDir, model: command.model!, tokenizer: command.tokenizer)
     let (nanochat, tok, sae, hook, hookName) = (setup.model, setup.tokenizer, setup.sae, setup.hook, setup.hook.name)
-    let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens).tokens
+    let rows = try setup.rows(tokenFile: command.tokenFile, data: command.data, context: command.context, count: command.tokens ?? 262_144).tokens
     let bos = try tok.bos
 
     // One pass: forward to the hook, encode, accumulate.
     var settings = ScanSettings()
-    settings.seed = command.seed
+    settings.seed = command.seed ?? 0
     let total = rows.reduce(0) { $0 + $1.count }
     var progress = ProgressLine()
     let tScan = Date()
@@ -113,7 +125,7 @@ func dashboards(_ command: SAEViz) throws {
         try writeDashboard(to: command.out!, features: dashboards, info: info, bos: bos, texts: texts)
     }
     if let dir = command.neuronpedia {
-        let source = NeuronpediaSource(modelID: modelName(saeDirectory: saeDir), layer: hook.layer, saeSet: hookName,
+        let source = NeuronpediaSource(modelID: try modelName(saeDirectory: saeDir), layer: hook.layer, saeSet: hookName,
                                        dataset: command.data ?? command.tokenFile!, promptsTotal: rows.count,
                                        tokensInPrompt: rows.first?.count ?? 0)
         try writing("--neuronpedia", dir) {

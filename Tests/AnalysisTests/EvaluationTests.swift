@@ -48,4 +48,38 @@ import Testing
         let both = try runShell("exec \(Self.exe("sae-eval")) --sae x --model y --data d --token-file t")
         #expect(both.status == 2 && both.stderr.contains("exactly one"), "\(both.stderr)")
     }
+
+    /// A damaged validation shard is an error naming it, not a silent switch to training data.
+    @Test func aDamagedValidationShardIsAnErrorNotTrainingData() throws {
+        let copy = try TestPaths.temporaryDirectory("eval-data").path
+        let shards = Self.d4 + "/base_data_climbmix"
+        let names = try FileManager.default.contentsOfDirectory(atPath: shards).sorted()
+        for name in names { try FileManager.default.copyItem(atPath: shards + "/" + name, toPath: copy + "/" + name) }
+        let last = copy + "/" + names.last!
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: last))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: last))
+        let r = try runShell("exec \(Self.exe("sae-eval")) --sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4")) --data \(shellQuote(copy)) --tokens 512 --context 128 --json")
+        #expect(r.status == 2 && r.stdout.isEmpty, "exit \(r.status): \(r.stdout)")
+        #expect(r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(last), "\(r.stderr)")
+    }
+
+    /// --tokens and --context take effect with --data and are refused where they cannot.
+    @Test func rowFlagsTakeEffectOrAreRefused() throws {
+        let model = "--sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4"))"
+        let tokenFile = "--token-file \(shellQuote(Self.d4 + "/reference/forward.safetensors"))"
+        let data = "--data \(shellQuote(Self.d4 + "/base_data_climbmix"))"
+        let cases: [(String, String)] = [
+            ("\(tokenFile) --context 64", "--context: applies to --data only"),
+            ("\(tokenFile) --tokens 100", "--tokens: applies to --data only"),
+            ("\(data) --context 100000", "--context 100000: exceeds the model's sequence_len (256)"),
+            ("\(data) --context 0", "--context: expected a positive count"),
+        ]
+        for (args, words) in cases {
+            let r = try runShell("exec \(Self.exe("sae-eval")) \(model) \(args)")
+            #expect(r.status == 2 && r.stderr.split(separator: "\n").count == 1 && r.stderr.contains(words), "\(args): \(r.stderr)")
+        }
+        // With --data, --context changes the rows: shorter rows see less context, a higher loss.
+        let short = try evaluate("\(data) --tokens 512 --context 16"), long = try evaluate("\(data) --tokens 512 --context 128")
+        #expect(short["ce_clean"]! > long["ce_clean"]!, "context 16: \(short), context 128: \(long)")
+    }
 }

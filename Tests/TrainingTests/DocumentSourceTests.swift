@@ -94,3 +94,55 @@ import Training
         #expect(next == Array(([-1] + encode(docs[used]) + [-1] + encode(docs[used + 1])).prefix(8)))
     }
 }
+
+/// Text data that is not what it claims to be is an error naming the file and where, not data
+/// silently changed (U+FFFD) or skipped.
+@Suite struct DocumentSourceInputTests {
+    func tempDir() throws -> String {
+        let p = FileManager.default.temporaryDirectory.appendingPathComponent("nanosae-data-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: true)
+        return p
+    }
+
+    func firstError(_ path: String) -> String {
+        do {
+            let s = try DocumentSource(path: path)
+            try s.forEachDocument { _ in true }
+            return ""
+        } catch { return "\(error)" }
+    }
+
+    @Test func invalidUTF8InATextFileIsAnErrorNamingTheFileAndOffset() throws {
+        let dir = try tempDir()
+        let txt = dir + "/a.txt", jsonl = dir + "/b.jsonl"
+        try Data([0x68, 0x69, 0x20, 0xff, 0x21]).write(to: URL(fileURLWithPath: txt))
+        var line = Data(#"{"text": "ok"}"#.utf8) + Data("\n".utf8) + Data(#"{"text": "x"#.utf8)
+        line.append(contentsOf: [0xc3, 0x28])
+        line.append(contentsOf: Array(#""}"#.utf8))
+        try line.write(to: URL(fileURLWithPath: jsonl))
+        let e1 = firstError(txt)
+        #expect(e1.contains("a.txt") && e1.contains("UTF-8") && e1.contains("byte offset 3"), "\(e1)")
+        let e2 = firstError(jsonl)
+        #expect(e2.contains("b.jsonl") && e2.contains("UTF-8") && e2.contains("byte offset 26"), "\(e2)")
+        try "fine".write(toFile: dir + "/c.txt", atomically: true, encoding: .utf8)
+        #expect(firstError(dir + "/c.txt") == "")
+    }
+
+    @Test func onlyParquetDataHasAValidationSplit() throws {
+        let dir = try tempDir()
+        try "x".write(toFile: dir + "/a.txt", atomically: true, encoding: .utf8)
+        #expect(try DocumentSource.hasValidationSplit(path: DocumentSourceTests.shards, valShards: 1))
+        #expect(try !DocumentSource.hasValidationSplit(path: DocumentSourceTests.shards, valShards: 0))
+        #expect(try !DocumentSource.hasValidationSplit(path: dir, valShards: 1))
+        #expect(try !DocumentSource.hasValidationSplit(path: dir + "/a.txt", valShards: 1))
+        // A damaged validation shard does not change the answer: reading it is what fails.
+        let copy = try tempDir()
+        for name in try FileManager.default.contentsOfDirectory(atPath: DocumentSourceTests.shards) {
+            try FileManager.default.copyItem(atPath: DocumentSourceTests.shards + "/" + name, toPath: copy + "/" + name)
+        }
+        let last = copy + "/" + (try FileManager.default.contentsOfDirectory(atPath: copy).sorted().last!)
+        try Data(try Data(contentsOf: URL(fileURLWithPath: last)).prefix(100)).write(to: URL(fileURLWithPath: last))
+        #expect(try DocumentSource.hasValidationSplit(path: copy, valShards: 1))
+        #expect(throws: (any Error).self) { try DocumentSource(path: copy, split: .validation) }
+    }
+}

@@ -18,6 +18,13 @@ import Testing
             ("--sae s \(model) --data d --out o --tokens -5", "--tokens"),
             ("--run r --sae s", "--sae"),
             ("--sae /nonexistent/sae \(model) --data d --out o", "/nonexistent/sae"),
+            // Flags that would be ignored are refused.
+            ("--run r --tokens 5", "--tokens"),
+            ("--run r --context 5", "--context"),
+            ("--run r --seed 3", "--seed"),
+            ("--run r --all", "--all"),
+            ("--sae s \(model) --token-file t --out o --context 5", "--context: applies to --data only"),
+            ("--sae s \(model) --token-file t --out o --tokens 5", "--tokens: applies to --data only"),
         ]
         for (args, word) in cases {
             let r = try run(args)
@@ -30,6 +37,18 @@ import Testing
     @Test func anUnwritableOutputDirectoryIsBadInput() throws {
         let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --data \(shellQuote(D4Fixture.data)) --tokens 256 --context 128 --features 2 --out /proc/nope")
         #expect(r.status == 2 && r.stderr.contains("--out /proc/nope"), "\(r.stderr)")
+    }
+
+    /// An --out that is a file is reported before the model loads and the data is read, in one
+    /// line (not Foundation's error dump after the whole pass).
+    @Test func anOutputPathThatIsAFileIsReportedFirst() throws {
+        let dir = try TestPaths.temporaryDirectory("viz-out").path
+        let file = dir + "/a-file"
+        try "x".write(toFile: file, atomically: true, encoding: .utf8)
+        // --model does not exist: an error about --out proves it came first.
+        let r = try run("--sae /nonexistent-sae --model /nonexistent --data \(shellQuote(D4Fixture.data)) --out \(shellQuote(file))")
+        #expect(r.status == 2 && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(r.stderr.contains("--out \(file): is a file") && !r.stderr.contains("Error Domain"), "\(r.stderr)")
     }
 
     @Test func aTokenFileGivesExactlyItsRows() throws {

@@ -1,0 +1,126 @@
+import Foundation
+
+// Before anything is loaded: what the configuration would allocate, checked against what the
+// machine has. Each configuration value that sizes memory (d_sae or expansion, batch_tokens,
+// buffer_tokens, micro_batches, the number of hooks) enters through checked arithmetic, so a value
+// like d_sae 2^62 is an error that names it instead of a trap (integer overflow) or an allocation
+// failure after the model has loaded. context is bounded by the model's sequence_len, k and aux_k
+// by d_sae; what they size is within the terms below.
+
+/// Physical memory of this machine, in bytes.
+public func physicalMemoryBytes() -> Int {
+    let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+    guard pages > 0, size > 0 else { return Int.max }
+    let (bytes, overflow) = pages.multipliedReportingOverflow(by: size)
+    return overflow ? Int.max : bytes
+}
+
+/// One allocation of the run, per rank: the configuration value that sizes it ("d_sae 4096"),
+/// what it holds, and its bytes (nil: more than Int.max).
+public struct MemoryNeed: Equatable, Sendable {
+    public var key: String
+    public var what: String
+    public var bytes: Int?
+}
+
+/// a·b·c·... with nil for an overflow (or a nil factor).
+func checkedProduct(_ factors: Int?...) -> Int? {
+    var p = 1
+    for f in factors {
+        guard let f else { return nil }
+        let (r, o) = p.multipliedReportingOverflow(by: f)
+        if o { return nil }
+        p = r
+    }
+    return p
+}
+
+/// a + b + ... with nil for an overflow (or a nil term).
+func checkedSum(_ terms: [Int?]) -> Int? {
+    var s = 0
+    for t in terms {
+        guard let t else { return nil }
+        let (r, o) = s.addingReportingOverflow(t)
+        if o { return nil }
+        s = r
+    }
+    return s
+}
+
+/// "1.6 TB", "24 GB", "512 MB" (decimal units, two significant digits); nil: beyond any machine.
+public func formatBytes(_ bytes: Int?) -> String {
+    guard let bytes else { return "more than 9.2 EB (2^63 bytes)" }
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB", "EB"]
+    var v = Double(bytes), u = 0
+    while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
+    return u == 0 ? "\(bytes) bytes" : String(format: v < 10 ? "%.1f %@" : "%.0f %@", v, units[u])
+}
+
+extension TrainConfig {
+    /// The latents: d_sae, or expansion × d_in (nil if that overflows).
+    public func latents(dIn: Int) -> Int? {
+        dSae > 0 ? dSae : checkedProduct(expansion, dIn)
+    }
+
+    /// The key that sets the latents, as the user wrote it.
+    func latentsKey(dIn: Int) -> String {
+        dSae > 0 ? "d_sae \(dSae)" : "expansion \(expansion) (d_sae = \(expansion) × d_in \(dIn))"
+    }
+
+    /// Gradient pieces per rank when they are summed in the fixed tree, or nil for one gradient per
+    /// rank and MPI_Allreduce (N does not divide micro_batches, batch_tokens is not a multiple of
+    /// it, or batchtopk, whose selection spans the rank's batch).
+    public func localMicroBatches(ranks N: Int) -> Int? {
+        effectiveMicroBatches.flatMap { M in
+            M % N == 0 && batchTokens % M == 0 && arch != "batchtopk" ? M / N : nil
+        }
+    }
+
+    /// The large allocations of one rank training `hooks` SAEs on activations of width `dIn`.
+    /// `fromModel`: the activation blocks of the model's forward pass (not allocated from a cache).
+    public func memoryNeeds(dIn d: Int, hooks: Int, ranks N: Int, fromModel: Bool) -> [MemoryNeed] {
+        let m = latents(dIn: d)
+        let L = localMicroBatches(ranks: N) ?? 1
+        // Floats of one SAE: W_enc and W_dec [m, d], b_dec [d], at most 4 vectors [m] (gated).
+        let floats = checkedSum([checkedProduct(2, m, d), d, checkedProduct(4, m)])
+        // Parameters, gradients, Adam's two moments, and log2(L) partial sums of the tree.
+        let buffers = 4 + L.trailingZeroBitCount
+        let localBatch = batchTokens / N
+        var needs = [
+            MemoryNeed(key: latentsKey(dIn: d),
+                       what: "the SAE's parameters, gradients and Adam moments" + (hooks > 1 ? " (\(hooks) hooks)" : ""),
+                       bytes: checkedProduct(hooks, buffers, floats, 4)),
+            // The encoder's pre-activations and their gradient, [rows, m], for one micro-batch.
+            MemoryNeed(key: "batch_tokens \(batchTokens)",
+                       what: "the encoder's activations of \(localBatch / L) rows × \(m.map(String.init) ?? "d_sae") latents",
+                       bytes: checkedProduct(2, localBatch / L, m, 4)),
+        ]
+        if fromModel {
+            // Blocks of buffer_tokens rows: the one trained on and the one being computed, each
+            // gathered and then shuffled into a copy.
+            let blockTokens = checkedProduct(max(1, bufferTokens / max(1, localBatch)), localBatch)
+            needs.append(MemoryNeed(key: "buffer_tokens \(bufferTokens)",
+                                    what: "the shuffled activation blocks (\(hooks) hook(s) × d_in \(d))",
+                                    bytes: checkedProduct(hooks, 4, blockTokens, d, 4)))
+        }
+        return needs
+    }
+
+    /// Throws a `ConfigError` naming the configuration value whose allocation does not fit in
+    /// `available` bytes when `ranksOnHost` ranks of this run share the machine.
+    public func checkMemory(dIn: Int, hooks: Int, ranks: Int, ranksOnHost: Int, fromModel: Bool,
+                            available: Int = physicalMemoryBytes()) throws {
+        let needs = memoryNeeds(dIn: dIn, hooks: hooks, ranks: ranks, fromModel: fromModel)
+        let perRank = checkedSum(needs.map(\.bytes))
+        let total = checkedProduct(perRank, max(1, ranksOnHost))
+        if let total, total <= available { return }
+        // The value to change: the first (latents before batch before buffer) whose own need is too
+        // large, else the largest.
+        let share = available / max(1, ranksOnHost)
+        let worst = needs.first { ($0.bytes ?? Int.max) > share } ?? needs.max { ($0.bytes ?? Int.max) < ($1.bytes ?? Int.max) }!
+        let onHost = ranksOnHost > 1 ? " per rank, \(formatBytes(total)) for the \(ranksOnHost) ranks on this machine" : ""
+        let ofTotal = worst.bytes == perRank ? "" : " (\(formatBytes(perRank)) in all)"
+        throw ConfigError(worst.key, "\(worst.what) would need \(formatBytes(worst.bytes))\(ofTotal)\(onHost); "
+                          + "this machine has \(formatBytes(available))")
+    }
+}
