@@ -33,6 +33,18 @@ public struct Tokenizer: Sendable {
                 throw NanochatError.invalidTokenizer(file: file, reason: "token id \(id) is negative or used twice")
             }
         }
+        // BytePairEncoder keeps a table entry per id up to the largest ordinary one (Int32 ids), so a
+        // corrupt id must not size it: ordinary ids leave at most as many gaps as there are special
+        // tokens (tiktoken's files number them densely from 0, nanochat's specials follow), and
+        // special ids stay below 2³¹ so vocabSize cannot overflow.
+        let ordinaryLimit = ranks.count + specialTokens.count
+        if let id = ranks.values.first(where: { $0 >= ordinaryLimit }) {
+            throw NanochatError.invalidTokenizer(file: file, reason: "mergeable_ranks id \(id) is not below \(ordinaryLimit), "
+                + "the number of ordinary and special tokens")
+        }
+        if let id = specialTokens.values.first(where: { $0 >= Int(Int32.max) }) {
+            throw NanochatError.invalidTokenizer(file: file, reason: "special token id \(id) is not below 2³¹ − 1")
+        }
         self.name = name
         self.specialTokens = specialTokens
         bpe = BytePairEncoder(ranks: ranks)

@@ -1,43 +1,102 @@
 #!/usr/bin/env bash
-# Fuzzes the Formats readers with libFuzzer + AddressSanitizer: pickle, zip (+ torch checkpoint), safetensors.
-#   Tests/Fuzz/run.sh [seconds per target, default 60] [target ...]
-# Not part of `swift test`. Builds each target with
-#   swiftc -sanitize=fuzzer,address -parse-as-library <Formats readers> Tensor.swift <entry>
-# into .build-fuzz/, seeds corpora from ../shared/fixtures (make_seeds.py), runs each target for the
-# given time and prints executions and crashes. Crash inputs land in .build-fuzz/crashes/<target>/.
+# Fuzzes the readers of outside input with libFuzzer + AddressSanitizer:
+#   pickle       restricted unpickler + torch state-dict walk        (Formats)
+#   zip          zip archive + torch checkpoint                       (Formats)
+#   safetensors  safetensors header + tensor conversion               (Formats)
+#   parquet      parquet footer/thrift/pages/codecs, every column of every row group as strings
+#                (Formats + libzstd, libsnappy, zlib)
+#   tokenizer    tokenizer.pkl -> Tokenizer(pickle:file:) (unpickle, tiktoken state, BPE tables),
+#                then encode/decode round trip of a fixed text (Nanochat + Formats' Pickle)
+#   saelens      SAE.loadSAELens(from:) on a directory written from the input:
+#                u32 LE len(cfg.json) | cfg.json | sae_weights.safetensors (SAE + Tensors + Formats, OpenBLAS)
+#
+#   Tests/Fuzz/run.sh [seconds per target, default 60] [target ...]   (default: all six, one at a time)
+#
+# Not part of `swift test`. Each target is one module compiled from copies of the sources it needs
+# (`import Tensors/Formats` dropped) with
+#   swiftc -sanitize=fuzzer,address -parse-as-library -O -g <sources> Tests/Fuzz/Fuzz<Target>.swift
+# into .build-fuzz/. make_seeds.py writes the seed corpora; it synthesizes seeds for every target and only
+# adds some from ../shared/fixtures (FIXTURES=...) when that exists. Runs use -rss_limit_mb=2048
+# -malloc_limit_mb=2048, so an input that asks for a huge allocation is a finding. Crash inputs land in
+# .build-fuzz/crashes/<target>/, logs in .build-fuzz/fuzz-<target>.log. Tests/Fuzz/<target>.dict, if there, is
+# passed as -dict (saelens: cfg.json's keys and values).
+#
+# Results (h19-fuzz, 2-core machine shared with a build; "edges" = libFuzzer's final cov):
+#   (filled in below by the runs of this branch)
 set -euo pipefail
 seconds="${1:-60}"; shift || true
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(pickle zip safetensors)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(pickle zip safetensors parquet tokenizer saelens)
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 fixtures="${FIXTURES:-$repo/../shared/fixtures}"
 out="$repo/.build-fuzz"
-mkdir -p "$out/src" "$out/corpus" "$out/crashes"
-
-# The readers and what they use; Parquet/Thrift files need the C codecs and are left out. Tensor.swift is
-# the only Tensors file needed (a pure Swift struct), so `import Tensors` is dropped and it joins the module.
-readers=(FormatError MappedFile ElementType HeaderJSON Safetensors ZipArchive Pickle TorchCheckpoint)
-rm -f "$out/src/"*.swift
-for f in "${readers[@]}"; do sed '/^import Tensors$/d' "$repo/Sources/Formats/$f.swift" > "$out/src/$f.swift"; done
-cp "$repo/Sources/Tensors/Tensor.swift" "$out/src/Tensor.swift"
+mkdir -p "$out/corpus" "$out/crashes"
 
 python3 "$here/make_seeds.py" "$out/corpus" "$fixtures"
 
-declare -A entry=([pickle]=FuzzPickle [zip]=FuzzZip [safetensors]=FuzzSafetensors)
-declare -A maxlen=([pickle]=8192 [zip]=16384 [safetensors]=16384)
+# Sources per target, as Module/File (without .swift). Tensor.swift is a pure Swift struct, so the Formats
+# targets take it alone; the saelens target takes all of Tensors (OpenBLAS) and SAE.
+formats=(Formats/FormatError Formats/MappedFile Formats/ElementType Formats/HeaderJSON Formats/Safetensors
+         Formats/ZipArchive Formats/Pickle Formats/TorchCheckpoint Tensors/Tensor)
+parquet=(Formats/FormatError Formats/MappedFile Formats/ThriftCompactReader Formats/ParquetColumnReader
+         Formats/ParquetDecodeError Formats/ParquetDecompressor Formats/ParquetError Formats/ParquetFile
+         Formats/ParquetHybridDecoder Formats/ParquetMetadata Formats/ParquetPageHeader)
+tokenizer=(Formats/FormatError Formats/MappedFile Formats/Pickle Nanochat/Tokenizer Nanochat/TokenizerFile
+           Nanochat/BytePairEncoder Nanochat/PretokenSplitter Nanochat/NanochatError Tensors/Parallel
+           Nanochat/ArchitectureProfile Nanochat/HookPoint Nanochat/ModelConfig)  # the last three: NanochatError's messages
+saelens=(Formats/FormatError Formats/MappedFile Formats/ElementType Formats/HeaderJSON Formats/Safetensors)
+for f in "$repo"/Sources/Tensors/*.swift "$repo"/Sources/SAE/*.swift; do
+    f="${f#"$repo/Sources/"}"; saelens+=("${f%.swift}")
+done
+codecs=(-I "$repo/Sources/CZstd" -I "$repo/Sources/CSnappy" -I "$repo/Sources/CZlib"
+        $(pkg-config --cflags-only-I libzstd snappy zlib 2>/dev/null | sed 's/-I/-Xcc -I/g')
+        $(pkg-config --libs libzstd snappy zlib 2>/dev/null || echo -lzstd -lsnappy -lz))
+blas=(-I "$repo/Sources/COpenBLAS" $(pkg-config --cflags-only-I openblas | sed 's/-I/-Xcc -I/g')
+      $(pkg-config --libs openblas))
+
+declare -A entry=([pickle]=FuzzPickle [zip]=FuzzZip [safetensors]=FuzzSafetensors [parquet]=FuzzParquet
+                  [tokenizer]=FuzzTokenizer [saelens]=FuzzSAELens)
+declare -A maxlen=([pickle]=8192 [zip]=16384 [safetensors]=16384 [parquet]=16384 [tokenizer]=8192 [saelens]=8192)
+
+# Copies the target's sources into $out/src-<target>/ as Module_File.swift (Sources/SAE/TopK.swift and
+# Sources/Tensors/TopK.swift share a basename), dropping imports of the modules that are now the same module.
+sources() {
+    local t="$1"; shift
+    local dir="$out/src-$t"
+    rm -rf "$dir"; mkdir -p "$dir"
+    for f in "$@"; do
+        sed -E '/^import (Tensors|Formats)$/d' "$repo/Sources/$f.swift" > "$dir/${f//\//_}.swift"
+    done
+}
+
 summary=()
 for t in "${targets[@]}"; do
+    [ -n "${entry[$t]:-}" ] || { echo "unknown target $t (pickle zip safetensors parquet tokenizer saelens)"; exit 2; }
     bin="$out/fuzz-$t"
+    flags=()
+    case "$t" in
+        pickle|zip|safetensors) sources "$t" "${formats[@]}" ;;
+        parquet) sources "$t" "${parquet[@]}"; flags=("${codecs[@]}") ;;
+        tokenizer) sources "$t" "${tokenizer[@]}" ;;
+        saelens) sources "$t" "${saelens[@]}"; flags=("${blas[@]}") ;;
+    esac
     echo "== building $t"
-    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name FormatsFuzz \
-        "$out/src/"*.swift "$here/${entry[$t]}.swift" -o "$bin" 2>&1 | grep -v "Cannot export local symbol" || true
+    # The saelens module is named Tensors: Tensors' own sources call its free functions as Tensors.f.
+    module="Fuzz_$t"; [ "$t" = saelens ] && module=Tensors
+    swiftc -sanitize=fuzzer,address -parse-as-library -O -g -module-name "$module" "${flags[@]}" \
+        "$out/src-$t/"*.swift "$here/${entry[$t]}.swift" -o "$bin" 2>&1 | grep -v "Cannot export local symbol" || true
+    [ -x "$bin" ] || { echo "build of $t failed"; exit 1; }
+    # The summary counts this run's findings: an earlier run's are kept aside, not deleted.
+    if [ -n "$(ls -A "$out/crashes/$t" 2>/dev/null)" ]; then mv "$out/crashes/$t" "$out/crashes/$t.$(date +%Y%m%d-%H%M%S)"; fi
     mkdir -p "$out/corpus/$t-work" "$out/crashes/$t"
     log="$out/fuzz-$t.log"
     echo "== fuzzing $t for ${seconds}s"
+    dict=(); [ -f "$here/$t.dict" ] && dict=(-dict="$here/$t.dict")
     set +e
-    "$bin" "$out/corpus/$t-work" "$out/corpus/$t" -max_total_time="$seconds" -max_len="${maxlen[$t]}" \
-        -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$out/crashes/$t/" >"$log" 2>&1
+    "$bin" "$out/corpus/$t-work" "$out/corpus/$t" "${dict[@]}" -max_total_time="$seconds" -max_len="${maxlen[$t]}" \
+        -rss_limit_mb=2048 -malloc_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+        -artifact_prefix="$out/crashes/$t/" >"$log" 2>&1
     rc=$?
     set -e
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")

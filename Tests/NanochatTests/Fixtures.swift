@@ -73,8 +73,8 @@ struct GenerateReference: Decodable {
 }
 
 /// A tokenizer.pkl written by hand (pickle protocol 4, as tiktoken's): a tiktoken Encoding with
-/// the 256 single bytes as ranks and the given special tokens.
-func tinyTokenizerPickle(specials: [(String, Int)]) -> [UInt8] {
+/// the 256 single bytes as ranks (then `extraRanks`) and the given special tokens.
+func tinyTokenizerPickle(specials: [(String, Int)], extraRanks: [([UInt8], Int)] = []) -> [UInt8] {
     var out: [UInt8] = [0x80, 0x04]
     func str(_ s: String) {
         let b = Array(s.utf8)
@@ -83,7 +83,11 @@ func tinyTokenizerPickle(specials: [(String, Int)]) -> [UInt8] {
         }
     }
     func int(_ i: Int) {
-        if i < 256 { out += [0x4b, UInt8(i)] } else { out += [0x4d, UInt8(i & 0xff), UInt8(i >> 8)] }
+        if i >= 0 && i < 256 { out += [0x4b, UInt8(i)] }                                       // BININT1
+        else if i >= 0 && i < 65536 { out += [0x4d, UInt8(i & 0xff), UInt8(i >> 8)] }          // BININT2
+        else if Int(exactly: Int32(truncatingIfNeeded: i)) == i {                               // BININT
+            out += [0x4a] + withUnsafeBytes(of: Int32(i).littleEndian, Array.init)
+        } else { out += [0x8a, 8] + withUnsafeBytes(of: i.littleEndian, Array.init) }           // LONG1
     }
     str("tiktoken.core"); str("Encoding"); out += [0x93, 0x29, 0x81]   // STACK_GLOBAL, (), NEWOBJ
     out += [0x7d, 0x28]                                                  // {  MARK
@@ -91,6 +95,7 @@ func tinyTokenizerPickle(specials: [(String, Int)]) -> [UInt8] {
     str("pat_str"); str(Tokenizer.splitPattern)
     str("mergeable_ranks"); out += [0x7d, 0x28]
     for b in 0..<256 { out += [0x43, 0x01, UInt8(b)]; int(b) }           // SHORT_BINBYTES b → id
+    for (b, id) in extraRanks { out += [0x43, UInt8(b.count)] + b; int(id) }
     out += [0x75]                                                        // SETITEMS
     str("special_tokens"); out += [0x7d, 0x28]
     for (s, id) in specials { str(s); int(id) }

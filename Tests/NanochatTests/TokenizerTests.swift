@@ -81,6 +81,32 @@ import Testing
         }
     }
 
+    /// Found by Tests/Fuzz (tokenizer target): a 4.7 KB tokenizer.pkl whose mergeable_ranks held the
+    /// id 537019137 (a BININT) made BytePairEncoder allocate a 4.3 GB id table; an id of Int.max
+    /// overflowed `maxID + 1`, a special id of Int.max overflowed vocabSize.
+    @Test func idsFarBeyondTheVocabularyAreRefusedBeforeAllocating() throws {
+        let path = Fixtures.temporaryPath(".pkl")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        func load(specials: [(String, Int)], extraRanks: [([UInt8], Int)]) throws -> Tokenizer {
+            FileManager.default.createFile(atPath: path, contents: Data(tinyTokenizerPickle(specials: specials, extraRanks: extraRanks)))
+            return try Tokenizer(path: path)
+        }
+        for id in [537_019_137, Int(Int32.max), Int.max] {
+            do {
+                _ = try load(specials: [("<|bos|>", 256)], extraRanks: [([104, 105], id)])
+                Issue.record("mergeable_ranks id \(id) was accepted")
+            } catch let error as NanochatError {
+                #expect("\(error)".contains("\(id)") && "\(error)".contains(path), "\(error)")
+            }
+        }
+        #expect(throws: NanochatError.self) { try load(specials: [("<|bos|>", Int.max)], extraRanks: []) }
+        // Ordinary ids may leave as many gaps as there are special tokens, and specials may lie anywhere below 2³¹.
+        let gapped = try load(specials: [("<|bos|>", 1 << 30)], extraRanks: [([104, 105], 257)])
+        #expect(gapped.vocabSize == (1 << 30) + 1 && gapped.encode("hi") == [257])
+        let ranks = Dictionary(uniqueKeysWithValues: (0..<256).map { ([UInt8($0)], $0) })
+        #expect(throws: NanochatError.self) { try Tokenizer(ranks: ranks.merging([[1, 2]: Int.max]) { $1 }, specialTokens: [:]) }
+    }
+
     @Test func vocabularyMismatchIsRefused() throws {
         let ranks = Dictionary(uniqueKeysWithValues: (0..<256).map { ([UInt8($0)], $0) })
         let small = try Tokenizer(ranks: ranks, specialTokens: ["<|bos|>": 256])
