@@ -13,22 +13,25 @@ public struct SAEOnModel {
     public let hook: HookPoint
 
     /// `model` is a model_*.pt or checkpoint dir; `tokenizer` defaults to the base dir's.
+    /// The SAE, the tokenizer and the model's meta are checked against each other before the
+    /// weights load.
     public init(saeDirectory: String, model modelPath: String, tokenizer tokenizerPath: String?) throws {
-        let location = try ModelLocation.resolve(model: modelPath)
-        model = try NanochatModel(location: location)
-        guard let tokPath = tokenizerPath ?? location.defaultTokenizerPath else {
-            throw ConfigError("command line", "--tokenizer: required (the model is not inside a nanochat base dir)")
-        }
-        tokenizer = try Tokenizer(path: tokPath)
-        try tokenizer.checkMatches(model, file: tokPath)
-        sae = try SAE.loadSAELens(from: saeDirectory)
+        let sae = try SAE.loadSAELens(from: saeDirectory)
         guard let hookName = SAE.saeLensHookName(directory: saeDirectory) else {
             throw ConfigError(saeDirectory + "/cfg.json", "no metadata.hook_name")
         }
-        hook = try HookPoint(name: hookName, nLayer: model.config.nLayer)
-        guard sae.config.dIn == model.config.nEmbd else {
-            throw ConfigError(saeDirectory, "d_in \(sae.config.dIn) differs from the width \(model.config.nEmbd) of \(hookName)")
-        }
+        var hook: HookPoint?
+        let loaded = try ModelAndTokenizer.load(ModelLocation.resolve(model: modelPath), tokenizer: tokenizerPath,
+                                                needTokenizer: true, check: { config in
+            hook = try HookPoint(name: hookName, nLayer: config.nLayer)
+            guard sae.config.dIn == config.nEmbd else {
+                throw ConfigError(saeDirectory, "d_in \(sae.config.dIn) differs from the width \(config.nEmbd) of \(hookName)")
+            }
+        })
+        self.sae = sae
+        self.hook = hook!
+        model = loaded.model
+        tokenizer = loaded.tokenizer!
     }
 
     /// The rows to read: exactly those of `tokenFile`, or `count` tokens of `data` packed into rows

@@ -25,6 +25,8 @@ public enum NanochatError: Error, CustomStringConvertible, Equatable {
     case invalidTokenizer(file: String, reason: String)
     /// A special token name the tokenizer does not have.
     case unknownSpecialToken(String)
+    /// No tokenizer was named and none sits in a base dir above the model.
+    case tokenizerNeeded(model: String)
     /// A weight of the checkpoint is NaN or ±inf (first flat index of the first such tensor).
     case nonFiniteWeight(file: String, tensor: String, index: Int)
 
@@ -56,6 +58,8 @@ public enum NanochatError: Error, CustomStringConvertible, Equatable {
             return "\(file): not a nanochat tokenizer: \(reason)"
         case let .unknownSpecialToken(name):
             return "unknown special token \"\(name)\""
+        case let .tokenizerNeeded(model):
+            return "--tokenizer: required (no tokenizer/tokenizer.pkl in a nanochat base dir above \(model))"
         case let .nonFiniteWeight(file, tensor, index):
             return "\(file): tensor \(tensor) holds NaN or inf (element \(index)); the checkpoint is damaged or diverged"
         }

@@ -106,13 +106,3 @@ public final class NanochatModel: @unchecked Sendable {
         return Double(config.nLayer) * linear + attention + 2 * c * Double(config.vocabSize)
     }
 }
-
-extension Tokenizer {
-    /// Checks that this tokenizer fits `model` (same vocabulary size); `file` names the tokenizer.
-    public func checkMatches(_ model: NanochatModel, file: String) throws {
-        if vocabSize != model.config.vocabSize {
-            throw NanochatError.vocabularyMismatch(tokenizer: file, tokenizerVocab: vocabSize,
-                                                   modelVocab: model.config.vocabSize)
-        }
-    }
-}

@@ -42,15 +42,14 @@ public struct LoadedModel: Sendable {
         try self.init(ModelPlan(config), config)
     }
 
-    /// Loads the weights and tokenizer of a model already planned from `config`.
-    public init(_ plan: ModelPlan, _ config: TrainConfig) throws {
+    /// Loads the tokenizer (checked against the planned vocabulary first) and the weights of a
+    /// model already planned from `config`; converted tensors go to `sharedMemory` when given.
+    public init(_ plan: ModelPlan, _ config: TrainConfig, sharedMemory: SharedMemory? = nil) throws {
         location = plan.location
         hooks = plan.hooks
-        model = try NanochatModel(location: location, profile: plan.profile)
-        guard let tokenizerPath = config.tokenizer.isEmpty ? location.defaultTokenizerPath : config.tokenizer else {
-            throw ConfigError("config", "no tokenizer: set 'tokenizer' (the model is not inside a nanochat base dir)")
-        }
-        tokenizer = try Tokenizer(path: tokenizerPath)
-        try tokenizer.checkMatches(model, file: tokenizerPath)
+        let loaded = try ModelAndTokenizer.load(location, tokenizer: config.tokenizer.isEmpty ? nil : config.tokenizer,
+                                                needTokenizer: true, profile: plan.profile, sharedMemory: sharedMemory)
+        model = loaded.model
+        tokenizer = loaded.tokenizer!
     }
 }

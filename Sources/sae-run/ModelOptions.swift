@@ -13,7 +13,7 @@ struct ModelOptions: ParsableArguments {
     var tag: String?
     @Option(help: "Checkpoint step (default: the largest).")
     var step: Int?
-    @Option(help: "tokenizer.pkl (default: <base dir>/tokenizer/tokenizer.pkl when the model sits in a base dir).")
+    @Option(help: "tokenizer.pkl or nanochat's tokenizer folder (default: <base dir>/tokenizer when the model sits in a base dir).")
     var tokenizer: String?
     @Option(help: "Architecture profile (current, v0); default: detected from the state dict.")
     var archProfile: String?
@@ -25,22 +25,14 @@ struct ModelOptions: ParsableArguments {
         if let s = step, s < 0 { throw BadInput("--step: expected a non-negative integer, got \(s)") }
     }
 
-    /// The model, its location, and the tokenizer (checked against the model's vocabulary) when
-    /// `needTokenizer` or one is available.
-    func load(needTokenizer: Bool) throws -> (NanochatModel, ModelLocation, Tokenizer?) {
+    /// The model, its location, and the tokenizer (checked against the model's vocabulary before
+    /// the weights load) when `needTokenizer` or one is available; `check` runs before the weights too.
+    func load(needTokenizer: Bool, check: (ModelConfig) throws -> Void = { _ in }) throws -> (NanochatModel, ModelLocation, Tokenizer?) {
         if let t = threads { BLAS.setThreads(t) }
         let location = try ModelLocation.resolve(model: model, baseDir: baseDir, tag: tag, step: step)
         let profile = try archProfile.map { try ArchitectureProfile.named($0) }
-        let m = try NanochatModel(location: location, profile: profile)
-        let tokPath = tokenizer ?? location.defaultTokenizerPath
-        guard let tokPath else {
-            if needTokenizer {
-                throw BadInput("--tokenizer: required (no tokenizer/tokenizer.pkl in a base dir above \(location.modelPath))")
-            }
-            return (m, location, nil)
-        }
-        let tok = try Tokenizer(path: tokPath)
-        try tok.checkMatches(m, file: tokPath)
-        return (m, location, tok)
+        let loaded = try ModelAndTokenizer.load(location, tokenizer: tokenizer, needTokenizer: needTokenizer,
+                                                profile: profile, check: check)
+        return (loaded.model, location, loaded.tokenizer)
     }
 }

@@ -15,7 +15,7 @@ import collections, glob, io, json, os, pickle, random, shutil, struct, sys, typ
 corpus, fixtures = sys.argv[1], sys.argv[2]
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
-for sub in ("pickle", "zip", "safetensors", "parquet", "tokenizer", "saelens"):
+for sub in ("pickle", "zip", "safetensors", "parquet", "tokenizer", "saelens", "serve"):
     os.makedirs(os.path.join(corpus, sub), exist_ok=True)
 
 def fixture(path):
@@ -199,3 +199,14 @@ for arch in ("topk", "standard", "gated", "jumprelu"):
 put("saelens", "gated_no_b_dec.sae", sae_dir("gated", apply_b_dec=False))
 put("saelens", "standard_no_b_dec.sae", sae_dir("standard", apply_b_dec=False))
 put("saelens", "topk_bf16.sae", sae_dir("topk", d=4, m=8, k=2, dtype="BF16"))
+
+# serve: request bodies of sae-run serve's two endpoints (Runtime/ServeRequests.swift).
+steer = {"hook": "blocks.2.hook_resid_post", "feature": 3, "value": 5.5, "mode": "clamp", "scope": "gen"}
+for i, body in enumerate([
+        {"prompt": "The Python interpreter", "top": 3},
+        {"prompt": "Hello", "max_tokens": 5, "temperature": 0.7, "seed": 18446744073709551615, "steer": [steer]},
+        {"prompt": "x", "steer": [{"hook": "blocks.3.hook_mlp_out", "feature": 6, "value": -1e3, "mode": "scale"},
+                                   {"hook": "blocks.2.hook_resid_post", "feature": 1023, "value": 0}]},
+        {"prompt": "\u00e9\u0301 combining", "max_tokens": 64}]):
+    put("serve", f"body{i}.json", json.dumps(body).encode())
+put("serve", "deep.json", b'{"prompt":"a","steer":[[[[[[[[[]]]]]]]]]}')

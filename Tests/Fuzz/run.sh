@@ -9,8 +9,11 @@
 #                then encode/decode round trip of a fixed text (Nanochat + Formats' Pickle)
 #   saelens      SAE.loadSAELens(from:) on a directory written from the input:
 #                u32 LE len(cfg.json) | cfg.json | sae_weights.safetensors (SAE + Tensors + Formats, OpenBLAS)
+#   serve        sae-run serve's request decoding and checks: ServeRequest.features/generate on the
+#                input as a body; anything but a decoded, in-bounds request or a RuntimeError fails
+#   api          not libFuzzer: schemathesis against a running `sae-run serve` (Tests/Fuzz/api.sh)
 #
-#   Tests/Fuzz/run.sh [seconds per target, default 60] [target ...]   (default: all six, one at a time)
+#   Tests/Fuzz/run.sh [seconds per target, default 60] [target ...]   (default: all eight, one at a time)
 #
 # Not part of `swift test`. Each target is one module compiled from copies of the sources it needs
 # (`import Tensors/Formats` dropped) with
@@ -25,7 +28,7 @@
 #   (filled in below by the runs of this branch)
 set -euo pipefail
 seconds="${1:-60}"; shift || true
-targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(pickle zip safetensors parquet tokenizer saelens)
+targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(pickle zip safetensors parquet tokenizer saelens serve api)
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -45,6 +48,7 @@ parquet=(Formats/FormatError Formats/MappedFile Formats/ThriftCompactReader Form
 tokenizer=(Formats/FormatError Formats/MappedFile Formats/Pickle Nanochat/Tokenizer Nanochat/TokenizerFile
            Nanochat/BytePairEncoder Nanochat/PretokenSplitter Nanochat/NanochatError Tensors/Parallel
            Nanochat/ArchitectureProfile Nanochat/HookPoint Nanochat/ModelConfig)  # the last three: NanochatError's messages
+serve=(Runtime/ServeRequests Runtime/Steering Runtime/RuntimeError)
 saelens=(Formats/FormatError Formats/MappedFile Formats/ElementType Formats/HeaderJSON Formats/Safetensors)
 for f in "$repo"/Sources/Tensors/*.swift "$repo"/Sources/SAE/*.swift; do
     f="${f#"$repo/Sources/"}"; saelens+=("${f%.swift}")
@@ -56,8 +60,9 @@ blas=(-I "$repo/Sources/COpenBLAS" $(pkg-config --cflags-only-I openblas | sed '
       $(pkg-config --libs openblas))
 
 declare -A entry=([pickle]=FuzzPickle [zip]=FuzzZip [safetensors]=FuzzSafetensors [parquet]=FuzzParquet
-                  [tokenizer]=FuzzTokenizer [saelens]=FuzzSAELens)
-declare -A maxlen=([pickle]=8192 [zip]=16384 [safetensors]=16384 [parquet]=16384 [tokenizer]=8192 [saelens]=8192)
+                  [tokenizer]=FuzzTokenizer [saelens]=FuzzSAELens [serve]=FuzzServeRequest)
+declare -A maxlen=([pickle]=8192 [zip]=16384 [safetensors]=16384 [parquet]=16384 [tokenizer]=8192 [saelens]=8192
+                   [serve]=4096)
 
 # Copies the target's sources into $out/src-<target>/ as Module_File.swift (Sources/SAE/TopK.swift and
 # Sources/Tensors/TopK.swift share a basename), dropping imports of the modules that are now the same module.
@@ -66,13 +71,18 @@ sources() {
     local dir="$out/src-$t"
     rm -rf "$dir"; mkdir -p "$dir"
     for f in "$@"; do
-        sed -E '/^import (Tensors|Formats)$/d' "$repo/Sources/$f.swift" > "$dir/${f//\//_}.swift"
+        sed -E '/^import (Tensors|Formats|Nanochat)$/d' "$repo/Sources/$f.swift" > "$dir/${f//\//_}.swift"
     done
 }
 
 summary=()
 for t in "${targets[@]}"; do
-    [ -n "${entry[$t]:-}" ] || { echo "unknown target $t (pickle zip safetensors parquet tokenizer saelens)"; exit 2; }
+    if [ "$t" = api ]; then
+        set +e; line=$(bash "$here/api.sh" "$seconds" | tail -1); rc=$?; set -e
+        summary+=("$line"); [ "$rc" -ne 0 ] && echo "$line"
+        continue
+    fi
+    [ -n "${entry[$t]:-}" ] || { echo "unknown target $t (pickle zip safetensors parquet tokenizer saelens serve api)"; exit 2; }
     bin="$out/fuzz-$t"
     flags=()
     case "$t" in
@@ -80,6 +90,7 @@ for t in "${targets[@]}"; do
         parquet) sources "$t" "${parquet[@]}"; flags=("${codecs[@]}") ;;
         tokenizer) sources "$t" "${tokenizer[@]}" ;;
         saelens) sources "$t" "${saelens[@]}"; flags=("${blas[@]}") ;;
+        serve) sources "$t" "${serve[@]}" ;;
     esac
     echo "== building $t"
     # The saelens module is named Tensors: Tensors' own sources call its free functions as Tensors.f.

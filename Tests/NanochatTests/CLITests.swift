@@ -97,9 +97,11 @@ import Testing
                        mentioning: "meta_000000.json")
         try #"{"model_config": {"sequence_len": 128, "vocab_size": 4000, "n_layer": 2, "n_head": 4, "n_kv_head": 2, "n_embd": 128}}"#
             .write(toFile: meta + "/meta_000000.json", atomically: true, encoding: .utf8)
-        // vocab 4000 does not fit the 4096-row weights: the profile check names the keys.
+        // vocab 4000: the 4096-token tokenizer is refused first (before any weight is read); without
+        // a tokenizer, the 4096-row weights do not fit and the profile check names the keys.
         expectBadInput(try run(["generate", "--model", meta, "--tokenizer", Fixtures.tokenizerPath, "--prompt", "x", "--max-tokens", "1"]),
-                       mentioning: "lm_head.weight")
+                       mentioning: "vocab_size is 4000")
+        expectBadInput(try run(["forward", "--model", meta, "--tokens", tokens, "--out", out]), mentioning: "lm_head.weight")
         // A tokenizer whose vocabulary is not the model's.
         let tiny = Fixtures.temporaryPath(".pkl")
         defer { try? FileManager.default.removeItem(atPath: tiny) }
@@ -107,6 +109,25 @@ import Testing
         let mismatch = try run(["generate", "--model", Fixtures.d4Dir, "--tokenizer", tiny, "--prompt", "x", "--max-tokens", "1"])
         expectBadInput(mismatch, mentioning: tiny)
         #expect(mismatch.stderr.contains("257") && mismatch.stderr.contains("4096"))
+        // Checked before the weights: with the weights file cut short too, the tokenizer is what is
+        // reported; the meta json before both.
+        let cut = Fixtures.temporaryPath("")
+        try FileManager.default.createDirectory(atPath: cut, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: cut) }
+        let pt = try #require(try FileManager.default.contentsOfDirectory(atPath: Fixtures.d4Dir).first { $0.hasSuffix(".pt") })
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Fixtures.d4Dir + "/" + pt))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: cut + "/" + pt))
+        let metaName = pt.replacingOccurrences(of: "model_", with: "meta_").replacingOccurrences(of: ".pt", with: ".json")
+        try FileManager.default.copyItem(atPath: Fixtures.d4Dir + "/" + metaName, toPath: cut + "/" + metaName)
+        expectBadInput(try run(["generate", "--model", cut, "--tokenizer", tiny, "--prompt", "x", "--max-tokens", "1"]), mentioning: "vocab_size")
+        expectBadInput(try run(["generate", "--model", cut, "--tokenizer", Fixtures.tokenizerPath, "--prompt", "x", "--max-tokens", "1"]),
+                       mentioning: pt)
+        try #"{"model_config": {}}"#.write(toFile: cut + "/" + metaName, atomically: true, encoding: .utf8)
+        expectBadInput(try run(["generate", "--model", cut, "--tokenizer", tiny, "--prompt", "x", "--max-tokens", "1"]), mentioning: metaName)
+        // nanochat's tokenizer folder is accepted as well as the file.
+        let folder = URL(fileURLWithPath: Fixtures.tokenizerPath).deletingLastPathComponent().path
+        let viaFolder = try run(["generate", "--model", Fixtures.d4Dir, "--tokenizer", folder, "--prompt", "x", "--max-tokens", "2"])
+        #expect(viaFolder.status == 0, "\(viaFolder.stderr)")
         expectBadInput(try run(["generate", "--model", Fixtures.d4Dir, "--prompt", "x", "--max-tokens", "nine"]), mentioning: "--max-tokens")
         expectBadInput(try run(["forward", "--model", "/nonexistent", "--tokens", tokens, "--out", out]), mentioning: "/nonexistent")
         expectBadInput(try run(["generate", "--model", Fixtures.v0Model, "--prompt", "x", "--max-tokens", "1"]), mentioning: "--tokenizer")

@@ -77,7 +77,7 @@ import Testing
         #expect(try tok.bos == 256)
         #expect(tok.encode("hé!") == [104, 0xC3, 0xA9, 33])
         #expect(throws: NanochatError.vocabularyMismatch(tokenizer: path, tokenizerVocab: 257, modelVocab: 4096)) {
-            try tok.checkMatches(Loaded.d4, file: path)
+            try tok.checkMatches(Loaded.d4.config, file: path)
         }
     }
 
@@ -112,7 +112,7 @@ import Testing
         let small = try Tokenizer(ranks: ranks, specialTokens: ["<|bos|>": 256])
         #expect(small.vocabSize == 257)
         #expect(throws: NanochatError.vocabularyMismatch(tokenizer: "small.pkl", tokenizerVocab: 257, modelVocab: 4096)) {
-            try small.checkMatches(Loaded.v0, file: "small.pkl")
+            try small.checkMatches(Loaded.v0.config, file: "small.pkl")
         }
         #expect(throws: NanochatError.self) { try Tokenizer(pattern: "\\w+", ranks: ranks, specialTokens: [:]) }
     }
