@@ -98,15 +98,25 @@ struct ForwardBench: ParsableCommand {
     static func randomModel(_ c: ModelConfig) throws -> NanochatModel {
         var rng = Xoshiro256(seed: 0)
         var sd: [String: Tensor] = [:]
-        for (name, shape) in ArchitectureProfile.current.expectedShapes(c) {
-            let std: Float = shape.count == 2 && !name.contains("wte") && !name.contains("value_embeds")
-                ? (name.contains("lm_head") || name.contains("gate") ? 0.01 : 1 / Float(shape[1]).squareRoot()) : 1
-            sd[name] = shape.count == 2 ? Tensor.randomUniform(shape: shape, in: -std * 1.7 ..< std * 1.7, rng: &rng)
-                                        : Tensor(shape: shape, repeating: 1)
+        for (name, shape) in ArchitectureProfile.current.expectedShapes(c).sorted(by: { $0.key < $1.key }) {
+            sd[name] = Tensor(shape: shape, storage: randomWeights(name, shape, &rng))
         }
-        sd["x0_lambdas"] = Tensor(shape: [c.nLayer])
-        sd["smear_lambda"] = Tensor(shape: [1])
-        sd["backout_lambda"] = Tensor(shape: [1], repeating: 0.2)
         return try NanochatModel(config: c, stateDict: sd, file: "random d12")
+    }
+
+    /// Random values for the `current` parameter `name`: matrices uniform with the std of
+    /// 1/sqrt(fan in) (0.01 for lm_head and the gates), embeddings std 1; resid lambdas 1, x0 and
+    /// smear lambdas 0, backout 0.2.
+    static func randomWeights(_ name: String, _ shape: [Int], _ rng: inout Xoshiro256) -> [Float] {
+        let n = shape.reduce(1, *)
+        switch name {
+        case "x0_lambdas", "smear_lambda": return [Float](repeating: 0, count: n)
+        case "backout_lambda": return [Float](repeating: 0.2, count: n)
+        default: break
+        }
+        guard shape.count == 2 else { return [Float](repeating: 1, count: n) }
+        let std: Float = name.contains("wte") || name.contains("value_embeds") ? 1
+            : name.contains("lm_head") || name.contains("gate") ? 0.01 : 1 / Float(shape[1]).squareRoot()
+        return (0..<n).map { _ in (Float(rng.nextDouble()) * 2 - 1) * std * 1.7 }
     }
 }

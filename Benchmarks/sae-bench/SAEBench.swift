@@ -9,7 +9,7 @@ struct SAEBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sae-bench",
         abstract: "Benchmarks of nanosae's kernels, collectives, SAE steps and nanochat forward.",
-        subcommands: [BLASBench.self, AllreduceBench.self, ForwardBench.self, SAEStepBench.self, HeldOutBench.self, GenerateBench.self])
+        subcommands: [BLASBench.self, AllreduceBench.self, ForwardBench.self, CheckpointBench.self, SAEStepBench.self, HeldOutBench.self, GenerateBench.self])
 }
 
 /// Wall-clock seconds of `body`, best of `repeats` after one warm-up call.

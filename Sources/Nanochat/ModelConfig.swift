@@ -23,6 +23,14 @@ public struct ModelConfig: Equatable, Sendable, Codable {
         self.nHead = nHead; self.nKVHead = nKVHead; self.nEmbd = nEmbd; self.windowPattern = windowPattern
     }
 
+    /// nanochat's base_train shape for a depth: n_embd = 64·depth rounded up to the head dim 128,
+    /// n_head = n_kv_head = n_embd / 128, sequence_len 2048, window pattern SSSL.
+    public static func nanochatShape(depth: Int, vocabSize: Int = 32768) -> ModelConfig {
+        let nEmbd = (64 * depth + 127) / 128 * 128
+        return ModelConfig(sequenceLen: 2048, vocabSize: vocabSize, nLayer: depth, nHead: nEmbd / 128,
+                           nKVHead: nEmbd / 128, nEmbd: nEmbd, windowPattern: "SSSL")
+    }
+
     /// Head size D.
     public var headDim: Int { nEmbd / nHead }
     /// Vocabulary padded to a multiple of 64 (rows of wte, lm_head, value embeddings in `current`).

@@ -38,6 +38,9 @@ public struct ModelAndTokenizer: Sendable {
         if let tok, let path { try tok.checkMatches(config, file: path) }
         try check(config)
         let model = try NanochatModel(location: location, profile: profile, sharedMemory: sharedMemory)
+        if sharedMemory == nil, let note = model.conversionNote {   // (sae-train logs it on rank 0)
+            FileHandle.standardError.write(Data((note + "\n").utf8))
+        }
         return ModelAndTokenizer(location: location, model: model, tokenizer: tok, tokenizerPath: path)
     }
 }

@@ -94,6 +94,15 @@ public final class NanochatModel: @unchecked Sendable {
     /// or not).
     public var convertedTensors: [(name: String, bytes: Int)] { store.converted }
 
+    /// One line for the log when some tensors were converted (nil when all are used in place).
+    public var conversionNote: String? {
+        let c = store.converted
+        guard !c.isEmpty else { return nil }
+        let mb = Double(c.reduce(0) { $0 + $1.bytes }) / 1e6
+        return "weights: \(c.count) tensor(s) converted to float32 (\(String(format: "%.1f", mb)) MB), not used in place from "
+            + "the mapped checkpoint: " + c.prefix(4).map(\.name).joined(separator: ", ") + (c.count > 4 ? ", ..." : "")
+    }
+
     /// Forward FLOPs per token for a context of T (matmuls only: 2 per multiply-add), as
     /// nanochat's estimate_flops without the backward factor.
     public func flopsPerToken(context t: Int) -> Double {

@@ -174,7 +174,7 @@ public func writeActivationCache(config: TrainConfig, comm: Communicator) throws
     guard !FileManager.default.fileExists(atPath: manifestPath) else {
         throw ConfigError(config.out, "already holds an activation cache (manifest.json); choose another out")
     }
-    let loaded = try LoadedModel(config)
+    let loaded = try LoadedModel(config, sharedMemory: comm.sharedMemory)
     let perRank = config.totalTokens / comm.size
     guard perRank > 0 else { throw ConfigError("config", "total_tokens (\(config.totalTokens)) is less than one per rank") }
     let docs = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,

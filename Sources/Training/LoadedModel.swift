@@ -1,3 +1,4 @@
+import Distributed
 import Foundation
 import Nanochat
 
@@ -38,8 +39,8 @@ public struct LoadedModel: Sendable {
     public let tokenizer: Tokenizer
     public let hooks: [HookPoint]
 
-    public init(_ config: TrainConfig) throws {
-        try self.init(ModelPlan(config), config)
+    public init(_ config: TrainConfig, sharedMemory: SharedMemory? = nil) throws {
+        try self.init(ModelPlan(config), config, sharedMemory: sharedMemory)
     }
 
     /// Loads the tokenizer (checked against the planned vocabulary first) and the weights of a
@@ -52,4 +53,10 @@ public struct LoadedModel: Sendable {
         model = loaded.model
         tokenizer = loaded.tokenizer!
     }
+}
+
+extension Communicator {
+    /// This communicator's node-shared memory as the model loader takes it: tensors converted
+    /// once per node (`Communicator.nodeShared`).
+    public var sharedMemory: SharedMemory { { bytes, fill in try self.nodeShared(bytes: bytes, fill: fill) } }
 }

@@ -118,7 +118,7 @@ public final class Trainer {
         if let resumePoint { try Trainer.checkCompatible(resumePoint, config: config, sae: sc, hooks: hookNames, ranks: N) }
 
         if let plan {
-            source = try LoadedModel(plan, config)
+            source = try LoadedModel(plan, config, sharedMemory: comm.sharedMemory)
             documents = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
                                            rank: comm.rank, worldSize: N)
         } else {
@@ -169,6 +169,7 @@ public final class Trainer {
             log("\(comm.size) rank(s) on \(names); \(source.map { "\($0.location.modelPath) (\($0.model.profile.name))" } ?? "cache \(config.activations)"); "
                 + "\(hookNames.count) hook(s), \(saeConfig.architecture.rawValue) d_in \(saeConfig.dIn) d_sae \(saeConfig.dSAE); "
                 + "\(totalSteps) steps of \(config.batchTokens) tokens (\(localBatch) per rank)")
+            if let note = source?.model.conversionNote { log(note + " (once per node)") }
             if let L = localMicroBatches {
                 let M = L * comm.size
                 log("gradients: \(M) micro-batches of \(config.batchTokens / M) tokens (\(L) per rank) "
