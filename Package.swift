@@ -109,7 +109,7 @@ let package = Package(
         .executableTarget(name: "mpi-check", dependencies: ["Distributed", "DistributedMPI"],
                           path: "Tests/mpi-check"),
         .testTarget(name: "TensorsTests", dependencies: ["Tensors"]),
-        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train"],
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train", "sae-bench"],
                     exclude: ["two-hosts.sh"]),
         // parquet/ holds test files found via #filePath; the script regenerates them.
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"],

@@ -24,6 +24,7 @@ struct ForwardBench: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Parquet shards (column `text`) for the tokenizer measurement.")
     var corpus: [String] = []
     @Option(help: "Also time greedy decoding of this many tokens with the KV cache (batch 1).") var decode = 0
+    @Flag(help: "Load by copying every tensor to private float32 memory (the path before mapping).") var copy = false
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -36,7 +37,12 @@ struct ForwardBench: ParsableCommand {
                                                  nEmbd: 768, windowPattern: "SSSL"))
         } else {
             guard let model else { throw ValidationError("--model or --random-d12 is required") }
-            m = try NanochatModel(location: ModelLocation.resolve(model: model))
+            let location = try ModelLocation.resolve(model: model)
+            // --copy: the loading path before the weights were mapped (every tensor read into
+            // private float32 memory), for before/after figures in one binary.
+            m = copy ? try NanochatModel(config: ModelConfig(metaPath: location.metaPath),
+                                         stateDict: loadTorchStateDict(path: location.modelPath), file: location.modelPath)
+                     : try NanochatModel(location: location)
         }
         let loaded = DispatchTime.now().uptimeNanoseconds
         var rng = Xoshiro256(seed: 0)
@@ -55,6 +61,12 @@ struct ForwardBench: ParsableCommand {
         result["ms"] = median * 1e3
         result["gflops"] = m.flopsPerToken(context: context) * Double(batch * context) / median * 1e-9
         result["load_s"] = Double(loaded - t0) * 1e-9
+        // Memory after the forwards: private (anonymous) vs mapped file pages, and the peak.
+        let memory = ProcessMemory.now()
+        for (key, kB) in [("rss_anon_mb", memory.anonKB), ("rss_file_mb", memory.fileKB), ("peak_rss_mb", memory.peakKB)] {
+            result[key] = kB.map { Double($0) / 1024 }
+        }
+        result["converted_tensors"] = m.convertedTensors.count
         result["first_forward_s"] = Double(first - t0) * 1e-9
         if decode > 0 {
             // Prompt of up to 64 tokens, then `decode` steps of one token each.

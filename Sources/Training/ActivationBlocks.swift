@@ -146,6 +146,14 @@ public final class BlockPrefetcher: @unchecked Sendable {
         }
     }
 
+    /// Waits for a block still being produced and drops it (at the end of a run).
+    public func drain() {
+        guard pending else { return }
+        ready.wait()
+        pending = false
+        result = nil
+    }
+
     /// Waits for the block started last and returns it.
     public func take() throws -> ActivationBlock {
         precondition(pending, "no block was started")

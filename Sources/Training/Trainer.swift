@@ -194,7 +194,15 @@ public final class Trainer {
         // (its results do not depend on the split, so runs stay reproducible).
         let local = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1
         for t in trainers { t.sae.encoderWorkers = max(1, ProcessInfoCores.count / max(1, local)) }
-        if comm.isRoot { try writeRunInfo() }
+        // Each rank's memory once the model and the SAEs are loaded: private vs mapped vs node-shared.
+        let m = ProcessMemory.now()
+        let memory = comm.gatherVariable([m.anonKB, m.fileKB, m.shmemKB].map { Int64($0 ?? -1) })
+        if let memory {
+            let anon = memory.map { Double($0[0]) / 1024 }
+            log(String(format: "memory per rank after loading: private %.0f-%.0f MB, mapped model file %.0f MB, node-shared %.0f MB",
+                       anon.min()!, anon.max()!, Double(memory[0][1]) / 1024, Double(memory[0][2]) / 1024))
+        }
+        if comm.isRoot { try writeRunInfo(memory: memory ?? []) }
     }
 
     func makeStream(position: StreamPosition) throws -> ActivationStream {
@@ -344,6 +352,9 @@ public final class Trainer {
             }
         }
         try checkpoint()
+        // The next block may still be computing on the prefetcher's thread: wait for it, so no
+        // forward pass reads the weights after MPI_Finalize has unmapped node-shared memory.
+        (stream as? ModelStream)?.prefetcher.drain()
         if comm.isRoot {
             let elapsed = Date().timeIntervalSince(t0)
             var data = ""
@@ -525,7 +536,8 @@ public final class Trainer {
         }
     }
 
-    func writeRunInfo() throws {
+    /// run.json; `memory` holds each rank's [RssAnon, RssFile, RssShmem] in kB after loading.
+    func writeRunInfo(memory: [[Int64]]) throws {
         var info: [String: Any] = [
             "config": config.jsonObject, "world_size": comm.size, "nanosae_version": nanosaeVersion,
             "openblas": BLAS.config, "openblas_core": BLAS.coreName, "swift": swiftVersion,
@@ -540,6 +552,9 @@ public final class Trainer {
             "lambda": Double(saeConfig.l1), "input_scales": Dictionary(uniqueKeysWithValues: trainers.map { ($0.hook, Double($0.inputScale)) }),
         ]
         if config.resuming { info["resumed_at_step"] = step }
+        info["memory_per_rank_mb"] = memory.enumerated().map { r, kB in
+            ["rank": r, "private": Double(kB[0]) / 1024, "mapped_file": Double(kB[1]) / 1024, "node_shared": Double(kB[2]) / 1024]
+        }
         let out = URL(fileURLWithPath: config.out)
         let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
         do {

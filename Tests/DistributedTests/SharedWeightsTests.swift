@@ -1,0 +1,37 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// The ranks of a node hold one copy of the model: float32 weights are used in place from the
+/// mapped checkpoint (page cache, counted as RssFile), bf16 matrices are converted once into
+/// node-shared memory (RssShmem). Each rank's private memory (RssAnon, recorded in run.json after
+/// loading) stays well below one copy of the weights. The checkpoint: random, d12's shape with a
+/// 4096-token vocabulary (~360 MB), written by `sae-bench checkpoint`.
+@Suite(.serialized) struct SharedWeightsTests {
+    @Test(arguments: [false, true])
+    func ranksDoNotCopyTheWeights(allBF16: Bool) throws {
+        let work = try TestPaths.temporaryDirectory("shared-weights")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("d12").path
+        let written = try runShell("exec \(D4Fixture.exe("sae-bench")) checkpoint --shape d12 --vocab 4096 \(allBF16 ? "--all-bf16" : "") --out \(shellQuote(model))")
+        try #require(written.status == 0, "\(written.stderr)")
+        // Float32 bytes of the 12 layers' matrices: what one private copy would cost at least.
+        let floats: Int = 12 * 12 * 768 * 768
+        let copyMB = Double(floats * 4) / 1_048_576
+        let out = work.appendingPathComponent("run").path
+        let r = try MPIJob.run(ranks: 2, "sae-train", [
+            "--model", model, "--tokenizer", D4Fixture.path + "/tokenizer", "--data", D4Fixture.data,
+            "--hook", "blocks.1.hook_resid_post", "--context", "32", "--expansion", "1", "--k", "8",
+            "--batch-tokens", "64", "--buffer-tokens", "64", "--total-tokens", "128", "--out", out])
+        try #require(r.status == 0, "\(r.stderr)")
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run.json"))) as? [String: Any]
+        let ranks = try #require(run?["memory_per_rank_mb"] as? [[String: Any]])
+        #expect(ranks.count == 2)
+        for rank in ranks {
+            let privateMB = try #require(rank["private"] as? Double)
+            #expect(privateMB < copyMB / 2, "rank \(rank["rank"]!): \(privateMB) MB private for \(copyMB) MB of weights (\(rank))")
+            if allBF16 { #expect((rank["node_shared"] as? Double ?? 0) > copyMB * 0.9, "converted matrices in node-shared memory: \(rank)") }
+        }
+        #expect(r.stderr.contains(allBF16 ? "converted to float32" : "memory per rank after loading"), "\(r.stderr)")
+    }
+}
