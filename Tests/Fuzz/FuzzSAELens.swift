@@ -1,9 +1,12 @@
 // libFuzzer entry for the SAELens loader (built by Tests/Fuzz/run.sh): one input encodes a whole SAE
 // directory, as
-//   u32 LE n | n bytes of cfg.json | the rest: sae_weights.safetensors
-// (n larger than what follows takes everything). Both files are written into a per-process
-// directory under /dev/shm (else the temp dir) and SAE.loadSAELens(from:) reads them. Any input must
-// give an SAE or a thrown error; a trap, sanitizer report or allocation over -malloc_limit_mb is a bug.
+//   cfg.json | 0x00 | sae_weights.safetensors
+// (no 0x00: all of it is cfg.json and the weights file is empty). JSON has no NUL byte, so a mutation that
+// lengthens or shortens cfg.json keeps both parts intact (a length prefix went stale and cut them: 1.75 M
+// executions never got a changed d_sae past the weights file). Both files are written into a
+// per-process directory under /dev/shm (else the temp dir) and SAE.loadSAELens(from:) reads them. Any
+// input must give an SAE or a thrown error; a trap, sanitizer report or allocation over -malloc_limit_mb
+// is a bug.
 import Foundation
 
 let saeLensFuzzDirectory: String = {
@@ -17,9 +20,8 @@ let saeLensFuzzDirectory: String = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSAELens(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeBufferPointer(start: data, count: size)
-    var n = 0
-    if size >= 4 { for i in 0..<4 { n |= Int(input[i]) << (8 * i) } }
-    let cfgStart = min(4, size), cfgEnd = min(size, cfgStart + n)
+    let cfgStart = 0, cfgEnd = input.firstIndex(of: 0) ?? size
+    let weightsStart = min(cfgEnd + 1, size)
     let dir = saeLensFuzzDirectory
     do {
         // An empty cfg.json is written as one space (the same invalid JSON): swift-foundation 6.3's
@@ -27,7 +29,7 @@ public func fuzzSAELens(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         // fileSize == 0 path on Linux), which LeakSanitizer would report against every such input.
         let cfg = cfgEnd > cfgStart ? Data(input[cfgStart..<cfgEnd]) : Data(" ".utf8)
         try cfg.write(to: URL(fileURLWithPath: dir + "/cfg.json"))
-        try Data(input[cfgEnd..<size]).write(to: URL(fileURLWithPath: dir + "/sae_weights.safetensors"))
+        try Data(input[weightsStart..<size]).write(to: URL(fileURLWithPath: dir + "/sae_weights.safetensors"))
     } catch {
         fatalError("cannot write the fuzz input to \(dir): \(error)")
     }

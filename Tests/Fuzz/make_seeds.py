@@ -165,20 +165,21 @@ if fixture("nanochat-d4/tokenizer/tokenizer.pkl"):
     real_specials = {n: keep + i for i, n in enumerate(state["special_tokens"])}
     put("tokenizer", "nanochat_d4_556.pkl", encoding(real, real_specials, 4))
 
-# --- saelens: one input is a whole SAE directory, u32 LE len(cfg.json) | cfg.json | sae_weights.safetensors
+# --- saelens: one input is a whole SAE directory, cfg.json | 0x00 | sae_weights.safetensors
 # (see FuzzSAELens.swift). One small SAE (d_in 8, d_sae 16) per SAELens architecture, cfg.json as
 # SAE.saveSAELens writes it.
 rng = random.Random(19)
 def floats(n, lo=-1.0, hi=1.0):
     return struct.pack(f"<{n}f", *(rng.uniform(lo, hi) for _ in range(n)))
 
-def sae_dir(arch, d=8, m=16, apply_b_dec=True, k=4, dtype="F32"):
+def sae_dir(arch, d=8, m=16, apply_b_dec=True, k=4, dtype="F32", minimal=False):
     meta = {"sae_lens_version": "6.0.0", "hook_name": "blocks.2.hook_resid_post", "model_name": "nanochat",
             "context_size": 64, "prepend_bos": True}
     cfg = {"architecture": arch, "d_in": d, "d_sae": m, "dtype": "float32", "device": "cpu",
            "apply_b_dec_to_input": apply_b_dec, "normalize_activations": "none",
            "reshape_activations": "none", "metadata": meta}
     if arch == "topk": cfg["k"] = k; cfg["rescale_acts_by_decoder_norm"] = False
+    if minimal: cfg = {key: cfg[key] for key in ("architecture", "d_in", "d_sae", "k") if key in cfg}
     shapes = [("W_enc", [d, m]), ("W_dec", [m, d]), ("b_dec", [d])]
     if arch == "gated": shapes += [("b_gate", [m]), ("r_mag", [m]), ("b_mag", [m])]
     else: shapes += [("b_enc", [m])]
@@ -191,8 +192,8 @@ def sae_dir(arch, d=8, m=16, apply_b_dec=True, k=4, dtype="F32"):
         if dtype == "BF16":
             raw = b"".join(struct.pack("<H", struct.unpack("<I", raw[i:i + 4])[0] >> 16) for i in range(0, len(raw), 4))
         entries.append((name, dtype, shape, raw))
-    c = json.dumps(cfg, indent=2, sort_keys=True).encode()
-    return struct.pack("<I", len(c)) + c + safetensors(entries, None)
+    c = json.dumps(cfg, separators=(",", ":")).encode() if minimal else json.dumps(cfg, indent=2, sort_keys=True).encode()
+    return c + b"\0" + safetensors(entries, None)
 
 for arch in ("topk", "standard", "gated", "jumprelu"):
     put("saelens", arch + ".sae", sae_dir(arch))
@@ -210,3 +211,8 @@ for i, body in enumerate([
         {"prompt": "\u00e9\u0301 combining", "max_tokens": 64}]):
     put("serve", f"body{i}.json", json.dumps(body).encode())
 put("serve", "deep.json", b'{"prompt":"a","steer":[[[[[[[[[]]]]]]]]]}')
+# The same with only the keys the loader needs and d_in 2, d_sae 4 (about 400 bytes): the numbers in
+# cfg.json are a larger share of the input, so mutations reach them more often. JSONSerialization is
+# not instrumented, so coverage cannot guide the fuzzer there.
+for arch in ("topk", "standard", "gated", "jumprelu"):
+    put("saelens", arch + "_minimal.sae", sae_dir(arch, d=2, m=4, k=2, minimal=True))
