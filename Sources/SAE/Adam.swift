@@ -2,7 +2,8 @@ import Foundation
 import Tensors
 
 // Adam (Kingma & Ba 2015) with bias correction, the learning-rate and λ schedules, and gradient
-// clipping. Moments use the parameter layout, so `m` and `v` are two more buffers of `layout.count`.
+// clipping. Moments use the parameter layout, so `m` and `v` are two more buffers of `layout.count`,
+// or of one contiguous slice of it when the optimizer state is sharded over ranks (ZeRO-1).
 
 /// Adam's hyper-parameters.
 public struct AdamConfig: Sendable, Equatable, Codable {
@@ -14,26 +15,41 @@ public struct AdamConfig: Sendable, Equatable, Codable {
     }
 }
 
-/// Adam's state for one parameter buffer: first and second moments and the step count.
+/// Adam's state for one parameter buffer, or a slice of it: first and second moments and the step count.
 public struct AdamState: Sendable, Equatable, Codable {
     public var config: AdamConfig
-    /// First moment, same layout as the parameters.
+    /// The parameters this state updates: all of them, or a rank's piece when sharded.
+    public var slice: Range<Int>
+    /// First moment of the parameters in `slice` (m[i] belongs to parameter slice.lowerBound + i).
     public var m: [Float]
-    /// Second moment, same layout as the parameters.
+    /// Second moment, likewise.
     public var v: [Float]
     /// Updates applied so far.
     public var step: Int = 0
 
+    /// The state of all `count` parameters.
     public init(count: Int, config: AdamConfig = AdamConfig()) {
+        self.init(slice: 0 ..< count, config: config)
+    }
+
+    /// The state of the parameters in `slice` only; `update` leaves the others untouched.
+    public init(slice: Range<Int>, config: AdamConfig = AdamConfig()) {
         self.config = config
-        m = [Float](repeating: 0, count: count)
-        v = [Float](repeating: 0, count: count)
+        self.slice = slice
+        m = [Float](repeating: 0, count: slice.count)
+        v = [Float](repeating: 0, count: slice.count)
+    }
+
+    /// Zeroes the moments of the parameters in `r` that this state holds.
+    public mutating func resetMoments(_ r: Range<Int>) {
+        let o = slice.lowerBound
+        for i in r.clamped(to: slice) { m[i - o] = 0; v[i - o] = 0 }
     }
 
     /// One update:  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
     ///   p ← p − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)
     public mutating func update(_ params: inout [Float], gradients g: [Float], lr: Float) {
-        precondition(g.count == m.count, "Adam: buffer sizes differ")
+        precondition(g.count == params.count, "Adam: buffer sizes differ")
         // With no unit rows nothing writes to the gradient.
         g.withUnsafeBufferPointer { update(&params, gradients: UnsafeMutablePointer(mutating: $0.baseAddress!), lr: lr,
                                            unitRows: 0..<0, width: 1) }
@@ -43,22 +59,29 @@ public struct AdamState: Sendable, Equatable, Codable {
     /// time while it is in cache: its gradient first loses its component along the row, and the row
     /// is renormalised after (unit-norm decoders, `SAE.optimizerStep`). The same bits as three passes.
     mutating func update(_ params: inout [Float], gradients g: inout [Float], lr: Float, unitRows: Range<Int>, width d: Int) {
-        precondition(g.count == m.count, "Adam: buffer sizes differ")
+        precondition(g.count == params.count, "Adam: buffer sizes differ")
         g.withUnsafeMutableBufferPointer { update(&params, gradients: $0.baseAddress!, lr: lr, unitRows: unitRows, width: d) }
     }
 
     private mutating func update(_ params: inout [Float], gradients g: UnsafeMutablePointer<Float>, lr: Float,
                                  unitRows: Range<Int>, width d: Int) {
-        precondition(params.count == m.count, "Adam: buffer sizes differ")
+        precondition(slice.upperBound <= params.count, "Adam: a slice beyond the parameters")
+        // The unit rows within the slice, as offsets into it; a sharded slice never splits a row.
+        let o = slice.lowerBound, n = slice.count
+        let inSlice = unitRows.clamped(to: slice)
+        let units = inSlice.isEmpty ? 0 ..< 0 : inSlice.lowerBound - o ..< inSlice.upperBound - o
+        precondition(inSlice.isEmpty || ((inSlice.lowerBound - unitRows.lowerBound) % d == 0 && inSlice.count % d == 0),
+                     "Adam: the slice splits a unit-norm row")
         step += 1
         let b1 = config.beta1, b2 = config.beta2, eps = config.eps
         let c1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
         let c2 = 1 - Float(Foundation.pow(Double(b2), Double(step)))
         let stepSize = lr / c1, invSqrtC2 = 1 / c2.squareRoot()
-        let n = params.count, rows = unitRows.count / d
+        let rows = units.count / d
         params.withUnsafeMutableBufferPointer { pb in
             m.withUnsafeMutableBufferPointer { mb in v.withUnsafeMutableBufferPointer { vb in
-                let box = UncheckedSendable((pb.baseAddress!, g, mb.baseAddress!, vb.baseAddress!))
+                guard n > 0 else { return }
+                let box = UncheckedSendable((pb.baseAddress! + o, g + o, mb.baseAddress!, vb.baseAddress!))
                 // Elementwise, so threads over disjoint ranges give the same bits as one loop.
                 @inline(__always) func adam(_ r: Range<Int>) {
                     let (p, g, m, v) = box.value
@@ -69,12 +92,12 @@ public struct AdamState: Sendable, Equatable, Codable {
                         p[i] -= stepSize * mi / (vi.squareRoot() * invSqrtC2 + eps)
                     }
                 }
-                parallelRanges(unitRows.lowerBound, grain: 1 << 16, adam)
-                parallelRanges(n - unitRows.upperBound, grain: 1 << 16) { adam($0.lowerBound + unitRows.upperBound ..< $0.upperBound + unitRows.upperBound) }
+                parallelRanges(units.lowerBound, grain: 1 << 16, adam)
+                parallelRanges(n - units.upperBound, grain: 1 << 16) { adam($0.lowerBound + units.upperBound ..< $0.upperBound + units.upperBound) }
                 parallelRanges(rows, grain: 64) { r in
                     let (p, g, _, _) = box.value
                     for j in r {
-                        let lo = unitRows.lowerBound + j * d
+                        let lo = units.lowerBound + j * d
                         projectOut(g + lo, along: p + lo, d)
                         adam(lo ..< lo + d)
                         normalize(p + lo, d)

@@ -10,7 +10,8 @@ extension SAE {
     /// Re-initialises `deadLatents` from `candidates` [N, d] drawn with probability ∝ `losses`²:
     ///   W_dec,j = x/‖x‖;  W_enc,j = (x/‖x‖)·0.2·mean_{living i} ‖W_enc,i‖;  b_enc,j = 0
     /// (gated: b_gate, b_mag and r_mag of j = 0). The Adam moments of exactly those rows and entries are
-    /// zeroed; everything else is untouched. Returns the candidate row chosen for each dead latent.
+    /// zeroed (a sharded `adam` zeroes those in its slice); everything else is untouched. Returns the
+    /// candidate row chosen for each dead latent.
     @discardableResult
     public mutating func resample(deadLatents: [Int], candidates: Tensor, losses: [Float],
                                   adam: inout AdamState, rng: inout Xoshiro256) throws -> [Int] {
@@ -20,8 +21,8 @@ extension SAE {
         let N = candidates.rows
         guard N > 0 && candidates.count > 0 else { throw SAEError.emptyBatch }
         guard losses.count == N else { throw SAEError.sizeMismatch(what: "candidate losses", expected: N, got: losses.count) }
-        guard adam.m.count == layout.count else {
-            throw SAEError.sizeMismatch(what: "Adam state", expected: layout.count, got: adam.m.count)
+        guard adam.slice.upperBound <= layout.count else {
+            throw SAEError.sizeMismatch(what: "Adam state", expected: layout.count, got: adam.slice.upperBound)
         }
         for (i, l) in losses.enumerated() where !l.isFinite || l < 0 { throw SAEError.nonFiniteInput(row: i) }
         try checkBatch(candidates)
@@ -70,7 +71,7 @@ extension SAE {
                 params[v.lowerBound + j] = 0
                 touched.append(v.lowerBound + j ..< v.lowerBound + j + 1)
             }
-            for r in touched { for t in r { adam.m[t] = 0; adam.v[t] = 0 } }
+            for r in touched { adam.resetMoments(r) }
         }
         return chosen
     }

@@ -76,20 +76,29 @@ extension TrainConfig {
         }
     }
 
+    /// One rank's bytes for one SAE's training state (nil: more than Int.max): the parameters, the
+    /// gradients with log2(L) partial sums of the summation tree, and Adam's two moments, of 1/N of
+    /// the parameters when the optimizer state is sharded over N ranks.
+    public func saeStateBytes(dIn d: Int, ranks N: Int) -> (parameters: Int?, gradients: Int?, moments: Int?) {
+        // Floats of one SAE: W_enc and W_dec [m, d], b_dec [d], at most 4 vectors [m] (gated).
+        let floats = checkedSum([checkedProduct(2, latents(dIn: d), d), d, checkedProduct(4, latents(dIn: d))])
+        let L = localMicroBatches(ranks: N) ?? 1
+        let shared = shardOptimizer && N > 1 ? N : 1
+        return (checkedProduct(floats, 4), checkedProduct(1 + L.trailingZeroBitCount, floats, 4),
+                floats.map { ($0 + shared - 1) / shared }.flatMap { checkedProduct(2, $0, 4) })
+    }
+
     /// The large allocations of one rank training `hooks` SAEs on activations of width `dIn`.
     /// `fromModel`: the activation blocks of the model's forward pass (not allocated from a cache).
     public func memoryNeeds(dIn d: Int, hooks: Int, ranks N: Int, fromModel: Bool) -> [MemoryNeed] {
         let m = latents(dIn: d)
         let L = localMicroBatches(ranks: N) ?? 1
-        // Floats of one SAE: W_enc and W_dec [m, d], b_dec [d], at most 4 vectors [m] (gated).
-        let floats = checkedSum([checkedProduct(2, m, d), d, checkedProduct(4, m)])
-        // Parameters, gradients, Adam's two moments, and log2(L) partial sums of the tree.
-        let buffers = 4 + L.trailingZeroBitCount
+        let state = saeStateBytes(dIn: d, ranks: N)
         let localBatch = batchTokens / N
         var needs = [
             MemoryNeed(key: latentsKey(dIn: d),
                        what: "the SAE's parameters, gradients and Adam moments" + (hooks > 1 ? " (\(hooks) hooks)" : ""),
-                       bytes: checkedProduct(hooks, buffers, floats, 4)),
+                       bytes: checkedProduct(hooks, checkedSum([state.parameters, state.gradients, state.moments]))),
             // The encoder's pre-activations and their gradient, [rows, m], for one micro-batch.
             MemoryNeed(key: "batch_tokens \(batchTokens)",
                        what: "the encoder's activations of \(localBatch / L) rows × \(m.map(String.init) ?? "d_sae") latents",

@@ -40,6 +40,11 @@ public final class Trainer {
     let saeConfig: SAEConfig
     /// The checkpoint to resume from, checked intact and compatible (nil for a fresh run).
     let resumePoint: CheckedCheckpoint?
+    /// Seconds this rank took to load the model and tokenizer (0 from a cache).
+    let loadSeconds: Double
+    /// The pieces of each SAE's parameters whose Adam moments each rank keeps (ZeRO-1), or nil when
+    /// every rank keeps all of them (one rank, or shard_optimizer false).
+    let shards: BufferShards?
 
     // Mutable training state.
     public private(set) var trainers: [HookTrainer] = []
@@ -115,8 +120,10 @@ public final class Trainer {
         if config.auxK > 0 { sc.auxK = config.auxK }
         try sc.validate()
         saeConfig = sc
+        shards = config.shardOptimizer && N > 1 ? optimizerShards(ParameterLayout(sc), ranks: N) : nil
         if let resumePoint { try Trainer.checkCompatible(resumePoint, config: config, sae: sc, hooks: hookNames, ranks: N) }
 
+        let loadStart = Date()
         if let plan {
             source = try LoadedModel(plan, config, sharedMemory: comm.sharedMemory)
             documents = try DocumentSource(path: config.data, split: .train, valShards: config.valShards,
@@ -125,6 +132,7 @@ public final class Trainer {
             source = nil
             documents = nil
         }
+        loadSeconds = Date().timeIntervalSince(loadStart)
 
         totalSteps = max(1, config.totalTokens / config.batchTokens)
         let lr = Float(config.lr > 0 ? config.lr : Trainer.defaultLearningRate(arch, dSAE: m))
@@ -175,14 +183,22 @@ public final class Trainer {
                 log("gradients: \(M) micro-batches of \(config.batchTokens / M) tokens (\(L) per rank) "
                     + "summed in a fixed tree: any power-of-two number of ranks dividing \(M) trains bitwise the same SAE")
             } else if config.effectiveMicroBatches == nil {
-                log("gradients: one per rank, summed by MPI_Allreduce (training from the model: each rank reads its own "
-                    + "documents; micro_batches > 0 sums them in a fixed tree all the same)")
+                log("gradients: one per rank, summed " + (shards?.tree == true ? "in a fixed tree" : "by MPI_Allreduce")
+                    + " (training from the model: each rank reads its own documents; micro_batches > 0 makes the sum "
+                    + "independent of the number of ranks)")
             } else {
-                log("gradients: one per rank, summed by MPI_Allreduce; np-invariance is not exact ("
+                log("gradients: one per rank, summed " + (shards?.tree == true ? "in a fixed tree" : "by MPI_Allreduce")
+                    + "; np-invariance is not exact ("
                     + (config.arch == "batchtopk" ? "batchtopk selects across each rank's batch"
                        : config.batchTokens % config.effectiveMicroBatches! != 0
                          ? "batch_tokens \(config.batchTokens) is not a multiple of micro_batches \(config.effectiveMicroBatches!)"
                          : "\(comm.size) ranks do not divide micro_batches \(config.effectiveMicroBatches!)") + ")")
+            }
+            if let shards {
+                let sizes = (0..<comm.size).map { shards.piece(of: $0).count }
+                log("optimizer state sharded (ZeRO-1): each rank keeps the Adam moments of \(sizes.min()!)-\(sizes.max()!) of "
+                    + "the \(shards.bounds.last!) parameters per SAE; gradients reduce-scattered, parameters allgathered"
+                    + (shards.tree ? "" : " (\(comm.size) is not a power of two: by MPI_Allreduce + MPI_Allgatherv)"))
             }
         }
         var position = StreamPosition()
@@ -196,13 +212,32 @@ public final class Trainer {
         for t in trainers { t.sae.encoderWorkers = max(1, ProcessInfoCores.count / max(1, local)) }
         // Each rank's memory once the model and the SAEs are loaded: private vs mapped vs node-shared.
         let m = ProcessMemory.now()
-        let memory = comm.gatherVariable([m.anonKB, m.fileKB, m.shmemKB].map { Int64($0 ?? -1) })
+        let memory = comm.gatherVariable([m.anonKB, m.fileKB, m.shmemKB].map { Int64($0 ?? -1) } + [Int64(loadSeconds * 1000)])
         if let memory {
-            let anon = memory.map { Double($0[0]) / 1024 }
-            log(String(format: "memory per rank after loading: private %.0f-%.0f MB, mapped model file %.0f MB, node-shared %.0f MB",
-                       anon.min()!, anon.max()!, Double(memory[0][1]) / 1024, Double(memory[0][2]) / 1024))
+            let anon = memory.map { Double($0[0]) / 1024 }, a = memoryAccount, load = memory.map { Double($0[3]) / 1000 }
+            if source != nil { log(String(format: "model and tokenizer loaded in %.2f-%.2f s per rank", load.min()!, load.max()!)) }
+            log(String(format: "memory per rank after loading: private %.0f-%.0f MB, mapped model file %.0f MB, node-shared %.0f MB; "
+                       + "planned private: SAE parameters %.0f MB, gradients %.0f MB, Adam moments %.0f MB%@, activation blocks %.0f MB, "
+                       + "encoder workspace %.0f MB", anon.min()!, anon.max()!, Double(memory[0][1]) / 1024, Double(memory[0][2]) / 1024,
+                       a["sae_parameters"]!, a["gradients"]!, a["adam_moments"]!, shards == nil ? "" : " (1/\(comm.size), sharded)",
+                       a["activation_blocks"]!, a["encoder_workspace"]!))
         }
         if comm.isRoot { try writeRunInfo(memory: memory ?? []) }
+    }
+
+    /// One rank's planned private allocations in MB (all hooks), from the same arithmetic as the
+    /// memory check: what the measured RssAnon is made of, besides the runtime and the BLAS buffers.
+    var memoryAccount: [String: Double] {
+        let N = comm.size, H = hookNames.count
+        let needs = config.memoryNeeds(dIn: saeConfig.dIn, hooks: H, ranks: N, fromModel: source != nil)
+        // Exact counts of the SAE's buffers (the check above bounds them before the config is known).
+        let floats = ParameterLayout(saeConfig).count, partials = (localMicroBatches ?? 1).trailingZeroBitCount
+        let slice = shards.map { s in (0..<N).map { s.piece(of: $0).count }.max()! } ?? floats
+        func mb(_ bytes: Int?) -> Double { Double(bytes ?? 0) / 1_048_576 }
+        return ["sae_parameters": mb(H * floats * 4), "gradients": mb(H * (1 + partials) * floats * 4),
+                "adam_moments": mb(H * 2 * slice * 4), "encoder_workspace": mb(needs[1].bytes),
+                "activation_blocks": needs.count > 2 ? mb(needs[2].bytes) : 0,
+                "model_converted": mb(source?.model.convertedTensors.reduce(0) { $0 + $1.bytes })]
     }
 
     func makeStream(position: StreamPosition) throws -> ActivationStream {
@@ -234,7 +269,8 @@ public final class Trainer {
             // b_dec = mean of the first global batch (scaled).
             let mean = sum(stream.batch(hook: h), width: d) { row, acc in for i in 0..<d { acc[i] += Double(row[i] * s) } }
             for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / Double(config.batchTokens)) }
-            trainers.append(HookTrainer(hook: hookNames[h], sae: sae, adam: AdamState(count: sae.params.count),
+            let adam = AdamState(slice: shards?.piece(of: comm.rank) ?? 0 ..< sae.params.count)
+            trainers.append(HookTrainer(hook: hookNames[h], sae: sae, adam: adam,
                                         stats: LatentStatistics(latents: saeConfig.dSAE), inputScale: s,
                                         grads: [Float](repeating: 0, count: sae.params.count)))
         }
@@ -303,6 +339,7 @@ public final class Trainer {
     func restore() throws -> StreamPosition {
         let point = resumePoint!, ckpt = point.trainer
         trainers = try hookNames.map { try HookTrainer.readState(from: point.dir.appendingPathComponent($0)) }
+        trainers.forEach(keepOwnPiece)
         step = ckpt.step
         tokens = ckpt.tokens
         rng = Xoshiro256(state: ckpt.rng)
@@ -409,16 +446,23 @@ public final class Trainer {
                 throw RunFailure("step \(step + 1), hook \(t.hook): the loss is not finite on \(Int(sums[8])) rank(s)"
                                  + (failure.isEmpty ? "" : " (\(failure))") + "; the last good checkpoint is kept in \(config.out)")
             }
-            // Mean gradient over the global batch.
-            if localMicroBatches != nil {
-                comm.treeAllreduce(&t.grads)
-                scale(&t.grads, 1 / Float(localMicroBatches! * comm.size))   // a power of two: exact
+            // Mean gradient over the global batch (÷ a power of two is exact), then Adam. Sharded:
+            // each rank sums, scales and steps its own piece, then the parameters are allgathered.
+            let divisor = Float((localMicroBatches ?? 1) * comm.size)
+            if let shards {
+                let piece = shards.piece(of: comm.rank)
+                t.grads.withUnsafeMutableBufferPointer { g in
+                    comm.reduceScatter(g, shards)
+                    Tensors.scale(UnsafeMutableBufferPointer(rebasing: g[piece]), 1 / divisor)
+                }
+                t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
+                t.sae.params.withUnsafeMutableBufferPointer { comm.allgather($0, shards) }
             } else {
-                comm.allreduce(&t.grads, .sum)
-                if comm.size > 1 { scale(&t.grads, 1 / Float(comm.size)) }
+                if localMicroBatches != nil { comm.treeAllreduce(&t.grads) } else { comm.allreduce(&t.grads, .sum) }
+                if divisor != 1 { scale(&t.grads, 1 / divisor) }
+                t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
             }
             comm.allreduce(&counts, .sum)
-            t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
             if saeConfig.architecture == .batchtopk {
                 let θ: Float = comm.allreduce(minKept ?? Float.infinity, .min)
                 if θ.isFinite { trainers[h].sae.updateThreshold(with: θ) }
@@ -512,6 +556,7 @@ public final class Trainer {
         }
         let mine = try JSONEncoder().encode(stream.position)
         let gathered = comm.gatherVariable([UInt8](mine), root: 0)
+        let moments = trainers.map(fullMoments)
         // The window of firing counts restarts at every checkpoint; sparsity.safetensors holds the
         // window that just ended. Reset before the state is written, so a resume sees the same.
         let fractions = trainers.map { $0.stats.firingFractions }
@@ -530,13 +575,14 @@ public final class Trainer {
                                       metadata: SAELensMetadata(hookName: t.hook, modelName: "nanochat",
                                                                 contextSize: config.context, extra: extra),
                                       inputScale: t.inputScale, firingFractions: fractions[h])
-                try t.writeState(to: hookDir)
+                try t.writeState(to: hookDir, moments: moments[h]!)
             }
             try ckpt.write(to: dir)
         }
     }
 
-    /// run.json; `memory` holds each rank's [RssAnon, RssFile, RssShmem] in kB after loading.
+    /// run.json; `memory` holds each rank's [RssAnon, RssFile, RssShmem] in kB after loading, and its
+    /// model load time in ms.
     func writeRunInfo(memory: [[Int64]]) throws {
         var info: [String: Any] = [
             "config": config.jsonObject, "world_size": comm.size, "nanosae_version": nanosaeVersion,
@@ -553,8 +599,12 @@ public final class Trainer {
         ]
         if config.resuming { info["resumed_at_step"] = step }
         info["memory_per_rank_mb"] = memory.enumerated().map { r, kB in
-            ["rank": r, "private": Double(kB[0]) / 1024, "mapped_file": Double(kB[1]) / 1024, "node_shared": Double(kB[2]) / 1024]
+            ["rank": r, "private": Double(kB[0]) / 1024, "mapped_file": Double(kB[1]) / 1024, "node_shared": Double(kB[2]) / 1024,
+             "model_load_seconds": Double(kB[3]) / 1000]
         }
+        // model_converted: tensors converted once per node (node-shared under MPI, private in one process).
+        info["memory_account_mb"] = memoryAccount
+        info["optimizer"] = shards.map { ["sharded": true, "ranks": comm.size, "tree": $0.tree] } ?? ["sharded": false]
         let out = URL(fileURLWithPath: config.out)
         let data = try JSONSerialization.data(withJSONObject: info, options: [.prettyPrinted, .sortedKeys])
         do {

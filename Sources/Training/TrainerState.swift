@@ -56,14 +56,15 @@ public final class HookTrainer: @unchecked Sendable {
                           adamConfig: adam.config, adamStep: adam.step, stats: stats)
     }
 
-    /// Writes `dir/state/` (training form) — the SAELens files are written by the caller.
-    func writeState(to dir: URL) throws {
+    /// Writes `dir/state/` (training form) with Adam's `moments` over all parameters (gathered when
+    /// the optimizer is sharded) — the SAELens files are written by the caller.
+    func writeState(to dir: URL, moments: (m: [Float], v: [Float])) throws {
         let stateDir = dir.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: stateDir, withIntermediateDirectories: true)
         let n = sae.params.count
         try writeSafetensors([("params", Tensor(shape: [n], storage: sae.params)),
-                              ("adam_m", Tensor(shape: [n], storage: adam.m)),
-                              ("adam_v", Tensor(shape: [n], storage: adam.v))],
+                              ("adam_m", Tensor(shape: [n], storage: moments.m)),
+                              ("adam_v", Tensor(shape: [n], storage: moments.v))],
                              to: stateDir.appendingPathComponent("params.safetensors").path)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -49,7 +49,7 @@ import Testing
     @Test func aKilledRankEndsTheJobAndResumeIsBitwiseExact() throws {
         let unbroken = try TestPaths.temporaryDirectory("mpi-unbroken").path
         let r0 = try MPIJob.run(ranks: 4, "sae-train", Self.args(out: unbroken))
-        #expect(r0.status == 0, "\(r0.stderr)")
+        #expect(r0.status == 0 && r0.stderr.contains("sharded (ZeRO-1)"), "\(r0.stderr)")   // Adam moments per rank
         let reference = try #require(Self.weights(unbroken))
 
         let out = try TestPaths.temporaryDirectory("mpi-killed").path

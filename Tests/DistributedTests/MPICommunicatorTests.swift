@@ -32,6 +32,14 @@ import Testing
         #expect(r.stdout.contains("0 failure(s)"), "\(r.stdout)")
     }
 
+    @Test func shardedReduceScatterAndAllgatherAreTheTreeOnAnyNumberOfRanks() throws {
+        for ranks in [1, 2, 3, 4] {
+            let r = try MPIJob.run(ranks: ranks, "mpi-check", ["shards"])
+            #expect(r.status == 0, "mpirun -np \(ranks) exited \(r.status)\n\(r.stdout)\n\(r.stderr)")
+            #expect(r.stdout.contains("mpi-check shards: \(ranks) ranks, 0 failure(s)"), "\(r.stdout)")
+        }
+    }
+
     @Test func nodeSharedMemoryIsOneCopyFilledOnce() throws {
         for ranks in [1, 3] {
             let r = try MPIJob.run(ranks: ranks, "mpi-check", ["shared"])

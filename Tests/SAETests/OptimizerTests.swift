@@ -65,6 +65,39 @@ import Tensors
         }
     }
 
+    /// Sharded optimizer state (ZeRO-1): Adam states over slices that cut between decoder rows,
+    /// each updating its own slice of a copy, give bitwise the full update, unit-norm rows included;
+    /// resampling's moment reset touches only the slice a state holds.
+    @Test func adamOverSlicesIsTheFullUpdate() throws {
+        var rng = Xoshiro256(seed: 11)
+        var sae = try SAE(config: SAEConfig(architecture: .topk, dIn: 16, dSAE: 64, k: 4), rng: &rng)
+        let L = sae.layout
+        let x = Tensor(shape: [32, 16], storage: (0..<512).map { _ in rng.nextGaussian() })
+        var g = [Float](repeating: 0, count: L.count)
+        _ = try sae.lossAndGradients(x, into: &g)
+        // Cuts inside W_enc (anywhere) and inside W_dec (on a row boundary).
+        let cuts = [0, 777, L.W_dec.lowerBound + 16 * 20, L.W_dec.lowerBound + 16 * 41, L.count]
+        var whole = sae, wholeG = g, wholeAdam = AdamState(count: L.count)
+        var slices = zip(cuts, cuts.dropFirst()).map { AdamState(slice: $0 ..< $1) }
+        var parts = sae
+        for step in 0..<3 {
+            whole.optimizerStep(gradients: &wholeG, adam: &wholeAdam, lr: 0.01)
+            var next = parts.params
+            for i in slices.indices {
+                var copy = parts, gi = g
+                copy.optimizerStep(gradients: &gi, adam: &slices[i], lr: 0.01)
+                next.replaceSubrange(slices[i].slice, with: copy.params[slices[i].slice])
+            }
+            parts.params = next
+            #expect(parts.params == whole.params, "step \(step)")
+            wholeG = g
+        }
+        #expect(slices.flatMap(\.m) == wholeAdam.m && slices.flatMap(\.v) == wholeAdam.v)
+        slices[1].resetMoments(0 ..< 1000)     // slice 1 holds 777 ..< 1344
+        #expect(slices[1].m[..<223].allSatisfy { $0 == 0 } && slices[1].m[223...].contains { $0 != 0 })
+        #expect(slices[0].m.contains { $0 != 0 })
+    }
+
     @Test func inputScalingEstimate() {
         var s = InputScaling()
         s.observe(Tensor(shape: [2, 4], storage: [2, 2, 2, 2, 2, 2, 2, 2]))   // ‖x‖² = 16, d = 4

@@ -5,6 +5,7 @@
 //   mpi-check tree          treeAllreduce and PairwiseSum: bitwise the serial tree over all leaves
 //   mpi-check abort R       rank R aborts while the others wait in a collective
 //   mpi-check shared        nodeShared: one copy per node, filled once, seen by every rank
+//   mpi-check shards        reduceScatter / allgather / gather over BufferShards (ZeRO-1's collectives)
 import Distributed
 import DistributedMPI
 import Foundation
@@ -126,6 +127,39 @@ case "tree":
     let treeFailures = comm.allreduce(Int64(failures), .sum)
     if comm.rank == 0 { print("mpi-check tree: \(comm.size) ranks, \(treeFailures) failure(s)") }
     exit(treeFailures == 0 ? 0 : 1)
+
+case "shards":
+    // Any number of ranks: with a power of two the pieces hold the serial tree's bits, otherwise
+    // MPI_Allreduce's. Cut points moved to multiples of 7 (as to decoder rows) and left alone;
+    // 256-byte chunks make reduceScatter's messages many and uneven.
+    for n in [0, 1, 3, 1000, 100_003] {
+        for align in [{ (c: Int) in c }, { (c: Int) in (c + 3) / 7 * 7 }] {
+            let shards = BufferShards(count: n, ranks: comm.size, align: align)
+            let leaves = (0..<comm.size).map { contribution(Float.self, rank: $0, n: n, salt: 6) as [Float] }
+            var expected = leaves[comm.rank]
+            if shards.tree { expected = treeSum(leaves[...]) } else { comm.allreduce(&expected, .sum) }
+            let piece = shards.piece(of: comm.rank)
+            expect(shards.bounds.first == 0 && shards.bounds.last == n && zip(shards.bounds, shards.bounds.dropFirst()).allSatisfy { $0 <= $1 }
+                   && Set(shards.owners) == Set(0..<comm.size), "shards n=\(n): \(shards)", comm)
+            expect(shards.bounds.dropFirst().dropLast().allSatisfy { $0 == align($0) || $0 == n }, "cut points not aligned n=\(n)", comm)
+            for chunk in [256, 2 << 20] {
+                var buf = leaves[comm.rank]
+                buf.withUnsafeMutableBufferPointer { comm.reduceScatter($0, shards, chunkBytes: chunk) }
+                expect(buf[piece] == expected[piece], "reduceScatter n=\(n) chunk \(chunk): piece \(piece) wrong", comm)
+            }
+            var gathered = [Float](repeating: .nan, count: n)
+            gathered.replaceSubrange(piece, with: expected[piece])
+            gathered.withUnsafeMutableBufferPointer { comm.allgather($0, shards) }
+            expect(gathered == expected, "allgather n=\(n): not every piece in place", comm)
+            let root = comm.size - 1
+            var full = [Float](repeating: .nan, count: comm.rank == root ? n : 0)
+            Array(expected[piece]).withUnsafeBufferPointer { p in full.withUnsafeMutableBufferPointer { comm.gather(p, shards, into: $0, root: root) } }
+            expect(comm.rank != root || full == expected, "gather n=\(n): not every piece in place", comm)
+        }
+    }
+    let shardFailures = comm.allreduce(Int64(failures), .sum)
+    if comm.rank == 0 { print("mpi-check shards: \(comm.size) ranks, \(shardFailures) failure(s)") }
+    exit(shardFailures == 0 ? 0 : 1)
 
 case "shared":
     // 64 MiB filled by the node's first rank: every rank reads the pattern back, and none holds it
