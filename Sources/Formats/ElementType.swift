@@ -47,28 +47,37 @@ public enum ElementType: String, CaseIterable, Sendable {
     }
 
     /// The index of the first NaN or ±inf among the first `count` elements of `raw` (a floating
-    /// type's exponent bits all ones), or nil. Integers are always finite. Blocks of 16 are tested
-    /// at once; the block that holds one is then searched element by element.
+    /// type's exponent bits all ones), or nil. Integers are always finite. Four 64-bit words are
+    /// tested at once (a memory-bound pass: 2.7 GB of weights in well under a second); the words
+    /// that hold one are then searched element by element.
     public func firstNonFinite(_ raw: UnsafeRawBufferPointer, count: Int) -> Int? {
         precondition(raw.count >= count * size)
-        func scan<V: SIMD>(_: V.Type, _ mask: V.Scalar, _ element: (Int) -> V.Scalar) -> Int?
-        where V.Scalar: FixedWidthInteger {
-            var i = 0
-            while i + V.scalarCount <= count {
-                let v = raw.loadUnaligned(fromByteOffset: i * MemoryLayout<V.Scalar>.size, as: V.self)
-                if any(v & V(repeating: mask) .== V(repeating: mask)) { break }
-                i += V.scalarCount
-            }
-            while i < count { if element(i) & mask == mask { return i }; i += 1 }
-            return nil
-        }
+        // Per lane of `size` bytes: exponent mask M. y = (x & M) ^ M is 0 exactly in a non-finite
+        // lane, and M leaves each lane's top bit clear, so "some lane of y is 0" is
+        // (y − lowOnes) & ~y & highBits ≠ 0 (a borrow can only start at a zero lane).
+        let mask: UInt64, element: (Int) -> UInt64
         switch self {
-        case .f32: return scan(SIMD16<UInt32>.self, 0x7f80_0000) { raw.le32($0 * 4) }
-        case .bf16: return scan(SIMD16<UInt16>.self, 0x7f80) { raw.le16($0 * 2) }
-        case .f16: return scan(SIMD16<UInt16>.self, 0x7c00) { raw.le16($0 * 2) }
-        case .f64: return scan(SIMD8<UInt64>.self, 0x7ff0_0000_0000_0000) { raw.le64($0 * 8) }
+        case .f32: mask = 0x7f80_0000_7f80_0000; element = { UInt64(raw.le32($0 * 4)) }
+        case .bf16: mask = 0x7f80_7f80_7f80_7f80; element = { UInt64(raw.le16($0 * 2)) }
+        case .f16: mask = 0x7c00_7c00_7c00_7c00; element = { UInt64(raw.le16($0 * 2)) }
+        case .f64: mask = 0x7ff0_0000_0000_0000; element = { raw.le64($0 * 8) }
         default: return nil
         }
+        let bits = size * 8, laneMask = bits == 64 ? UInt64.max : (1 << UInt64(bits)) - 1
+        let lowOnes = UInt64.max / laneMask, highBits = lowOnes << UInt64(bits - 1)
+        @inline(__always) func hasNonFinite(_ w: UInt64) -> Bool {
+            let y = (w & mask) ^ mask
+            return (y &- lowOnes) & ~y & highBits != 0
+        }
+        let perWord = 8 / size, words = count / perWord
+        var w = 0
+        while w + 4 <= words {
+            let a = raw.le64(w * 8), b = raw.le64(w * 8 + 8), c = raw.le64(w * 8 + 16), d = raw.le64(w * 8 + 24)
+            if hasNonFinite(a) || hasNonFinite(b) || hasNonFinite(c) || hasNonFinite(d) { break }
+            w += 4
+        }
+        for i in w * perWord ..< count where element(i) & (mask & laneMask) == mask & laneMask { return i }
+        return nil
     }
 
     /// The first `count` elements of `raw` (which must hold them) as Float32.
