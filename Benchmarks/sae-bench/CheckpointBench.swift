@@ -60,7 +60,7 @@ struct CheckpointBench: ParsableCommand {
             .write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent(String(format: "meta_%06d.json", step))))
         let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let params = specs.reduce(0) { $0 + $1.count }
-        print(String(format: "%@: %.2f GB, %d parameters (%@, n_embd %d, %d layers), %.1f s", path, Double(bytes) / 1e9,
+        print(String(format: "%@: %.2f GB, %ld parameters (%@, n_embd %ld, %ld layers), %.1f s", path, Double(bytes) / 1e9,
                      params, shape, config.nEmbd, config.nLayer, Date().timeIntervalSince(started)))
     }
 }

@@ -129,6 +129,8 @@ public final class BlockPrefetcher: @unchecked Sendable {
     public private(set) var waitSeconds = 0.0
     /// Seconds spent producing blocks (forward passes, packing, shuffling).
     public private(set) var produceSeconds = 0.0
+    /// Tokens of the blocks produced in those seconds (the last one may be dropped unused).
+    public private(set) var producedTokens = 0
 
     public init(_ produce: @escaping @Sendable (Int, DataCursor) throws -> ActivationBlock) {
         self.produce = produce
@@ -142,6 +144,7 @@ public final class BlockPrefetcher: @unchecked Sendable {
             let t0 = DispatchTime.now().uptimeNanoseconds
             result = Result { try produce(index, start) }
             produceSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            producedTokens += (try? result?.get().tokens) ?? 0
             ready.signal()
         }
     }

@@ -17,28 +17,37 @@ protocol ActivationStream: AnyObject {
 }
 
 /// Batches from the model: consecutive local batches of shuffled blocks, the next block computed
-/// in the background (ActivationBlocks.swift).
+/// in the background (ActivationBlocks.swift) while the run still needs one.
 final class ModelStream: ActivationStream {
     let localBatch: Int, batchesPerBlock: Int
+    /// Blocks the run's steps use: block i holds steps i·batchesPerBlock ..< (i+1)·batchesPerBlock.
+    let blocksNeeded: Int
     let prefetcher: BlockPrefetcher
     var block: ActivationBlock
     private(set) var position: StreamPosition
 
-    /// Starts at `position` (a fresh run: block 0 at the first document).
-    init(producer: ActivationProducer, localBatch: Int, position: StreamPosition) throws {
+    /// Starts at `position` (a fresh run: block 0 at the first document), for a run of `totalSteps`.
+    init(producer: ActivationProducer, localBatch: Int, position: StreamPosition, totalSteps: Int) throws {
         self.localBatch = localBatch
         batchesPerBlock = producer.blockTokens / localBatch
+        blocksNeeded = (totalSteps + batchesPerBlock - 1) / batchesPerBlock
         prefetcher = BlockPrefetcher { index, start in try producer.produce(index: index, start: start) }
         prefetcher.start(index: position.block, from: position.blockStart)
         block = try prefetcher.take()
-        prefetcher.start(index: block.index + 1, from: block.end)
         self.position = position
+        prefetchNext()
+    }
+
+    /// Starts the next block unless the run ends within this one (at d20 on 8 oversubscribed ranks
+    /// an unused block held the end of the run for minutes).
+    private func prefetchNext() {
+        if block.index + 1 < blocksNeeded { prefetcher.start(index: block.index + 1, from: block.end) }
     }
 
     func load(step: Int) throws {
         guard position.batch == batchesPerBlock else { return }
         block = try prefetcher.take()
-        prefetcher.start(index: block.index + 1, from: block.end)
+        prefetchNext()
         position = StreamPosition()
         position.block = block.index
         position.blockStart = block.start

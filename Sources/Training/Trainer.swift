@@ -245,7 +245,7 @@ public final class Trainer {
             let producer = ActivationProducer(model: source.model, tokenizer: source.tokenizer, source: docs,
                                               hooks: source.hooks, context: config.context, blockTokens: blockTokens,
                                               excludeBOS: config.excludeBOS, seed: config.seed, rank: comm.rank)
-            return try ModelStream(producer: producer, localBatch: localBatch, position: position)
+            return try ModelStream(producer: producer, localBatch: localBatch, position: position, totalSteps: totalSteps)
         }
         return try CacheStream(dir: config.activations, manifest: cache!, hooks: hookNames, globalBatch: config.batchTokens,
                                rank: comm.rank, size: comm.size, seed: config.seed)
@@ -396,8 +396,9 @@ public final class Trainer {
             let elapsed = Date().timeIntervalSince(t0)
             var data = ""
             if let m = stream as? ModelStream {
-                data = String(format: ", model forward and store %.1fs (the steps waited %.1fs for data)",
-                              m.prefetcher.produceSeconds, m.prefetcher.waitSeconds)
+                data = String(format: ", model forward and store %.1fs for %@ tokens per rank (%.0f tok/s; the steps waited %.1fs for data)",
+                              m.prefetcher.produceSeconds, formatCount(Double(m.prefetcher.producedTokens)),
+                              Double(m.prefetcher.producedTokens) / max(m.prefetcher.produceSeconds, 1e-9), m.prefetcher.waitSeconds)
             }
             log(String(format: "done: %@ tokens in %@ (%@ tok/s); SAE steps %.1fs%@; SAEs in %@",
                        formatCount(Double(tokens)), formatDuration(elapsed), formatCount(Double(tokens - tokens0) / max(elapsed, 1e-9)),
