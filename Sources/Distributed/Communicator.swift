@@ -35,12 +35,23 @@ public protocol Communicator: AnyObject, Sendable {
     /// Returns when every rank has called it.
     func barrier()
 
-    /// `bytes` of memory shared by the ranks of this node (one copy per node, alive until the
-    /// process ends): `fill` runs on the node's lowest rank only, and every rank returns when it has
-    /// finished, seeing what it wrote. For data every rank needs read-only, such as model weights
-    /// converted once. Collective; every rank of a node passes the same `bytes`. If `fill` throws,
-    /// every rank of the node throws.
-    func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer
+    /// The node (a host whose ranks share memory) of every rank: rank r is on node `nodes[r]`,
+    /// numbered 0 ..< node count in order of the nodes' lowest ranks, each node's lowest rank being its
+    /// leader.
+    var nodes: [Int] { get }
+
+    /// `bytes` of zeroed memory that every rank of this node sees at its own address, alive until
+    /// the process ends. Collective; every rank of a node passes the same `bytes`. Writes by one rank
+    /// are seen by the others after a `nodeBarrier`.
+    func nodeSharedBuffer(bytes: Int) -> UnsafeMutableRawPointer
+
+    /// Returns when every rank of this node has called it; what any of them wrote to node-shared
+    /// memory before is then visible to all of them.
+    func nodeBarrier()
+
+    /// Node leaders only (`isNodeLeader`), all of them: copies the `buffer` of node `rootNode`'s leader
+    /// into every other leader's `buffer`. Any length.
+    func broadcastAmongNodes<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, rootNode: Int)
 
     /// Ends the whole job: prints `message` on stderr (with this rank's number) and makes every
     /// rank exit with a non-zero status. Use for errors after which ranks can no longer agree.
@@ -138,6 +149,58 @@ extension Communicator {
         var out: [[T]] = [], o = 0
         for c in counts { out.append(Array(flat[o ..< o + c])); o += c }
         return out
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Memory shared by the ranks of a node, written once over the primitives above.
+
+extension Communicator {
+    /// Whether this rank is its node's lowest (the one that fills and moves node-shared memory).
+    public var isNodeLeader: Bool { nodes.firstIndex(of: nodes[rank]) == rank }
+
+    /// Number of nodes in the job.
+    public var nodeCount: Int { (nodes.max() ?? 0) + 1 }
+
+    /// `bytes` of memory shared by the ranks of this node (one copy per node, alive until the
+    /// process ends): `fill` runs on the node's leader only, and every rank returns when it has
+    /// finished, seeing what it wrote. For data every rank needs read-only, such as model weights
+    /// converted once. Collective over all ranks. If `fill` throws on any node, every rank throws.
+    public func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer {
+        let base = nodeSharedBuffer(bytes: bytes)
+        var failure: Error?
+        if isNodeLeader {
+            do { try fill(base) } catch { failure = error }
+        }
+        // Every leader's outcome (empty: done) reaches every rank.
+        let message: [UInt8] = failure.map { Array("\($0)".utf8.prefix(4096)) } ?? []
+        let messages = allgatherVariable(message)
+        if let failure { throw failure }
+        if let m = messages.first(where: { !$0.isEmpty }) { throw NodeSharedFillFailed(String(decoding: m, as: UTF8.self)) }
+        nodeBarrier()
+        return UnsafeRawPointer(base)
+    }
+
+    /// Makes every rank see the whole of `buffer` (node-shared, `count` floats at `base`) after each
+    /// rank wrote its own piece (`shards.piece(of: rank)`) into its node's copy: a node barrier, then
+    /// the node leaders pass each piece from its owner's node to the others. Copies only.
+    public func shareNodePieces(_ buffer: UnsafeMutableBufferPointer<Float>, _ shards: BufferShards) {
+        precondition(shards.ranks == size && shards.bounds.last == buffer.count, "shareNodePieces: shards of another buffer or job")
+        nodeBarrier()
+        guard nodeCount > 1 else { return }
+        if isNodeLeader {
+            for p in 0..<shards.ranks {
+                let r = shards.elements(p ..< p + 1)
+                broadcastAmongNodes(UnsafeMutableBufferPointer(rebasing: buffer[r]), rootNode: nodes[shards.owners[p]])
+            }
+        }
+        nodeBarrier()
+    }
+
+    /// Makes every rank see the `buffer` that rank 0 wrote into its node's node-shared copy.
+    public func shareFromRankZero(_ buffer: UnsafeMutableBufferPointer<Float>) {
+        if nodeCount > 1 && isNodeLeader { broadcastAmongNodes(buffer, rootNode: 0) }
+        nodeBarrier()
     }
 }
 

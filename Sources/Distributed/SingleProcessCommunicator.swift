@@ -34,12 +34,20 @@ public final class SingleProcessCommunicator: Communicator {
 
     public func barrier() {}
 
-    /// Private memory, filled here (one process is its own node). Never freed: like MPI's shared
-    /// windows it lives until the process ends.
-    public func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer {
+    public var nodes: [Int] { [0] }
+
+    /// Private zeroed memory (one process is its own node). Never freed: like MPI's shared windows
+    /// it lives until the process ends.
+    public func nodeSharedBuffer(bytes: Int) -> UnsafeMutableRawPointer {
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
-        do { try fill(p) } catch { p.deallocate(); throw error }
-        return UnsafeRawPointer(p)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1))
+        return p
+    }
+
+    public func nodeBarrier() {}
+
+    public func broadcastAmongNodes<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, rootNode: Int) {
+        precondition(rootNode == 0, "broadcast from node \(rootNode) in a 1-rank job")
     }
 
     public func abort(_ message: String, code: Int32) -> Never {

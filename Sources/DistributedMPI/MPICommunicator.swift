@@ -14,7 +14,15 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     /// Largest message of one collective call, in bytes. MPI counts are 32-bit, and transports
     /// misbehave near 2 GiB, so bigger buffers go in pieces of this size (tests lower it).
     public let maxChunkBytes: Int
+    public let nodes: [Int]
     private let world: MPI_Comm
+    /// The ranks of this rank's node, and (on node leaders: the rank of each node's leader is its
+    /// node's number) the communicator of the leaders.
+    private let node: MPI_Comm
+    private let leaders: MPI_Comm
+    /// Every node-shared window, for `nodeBarrier`'s MPI_Win_sync. Never freed.
+    private var windows: [MPI_Win] = []
+    private let windowsLock = NSLock()
 
     /// Initialises MPI (thread level MULTIPLE) if this process has not yet, and registers
     /// MPI_Finalize to run at normal process exit.
@@ -43,6 +51,25 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         MPI_Comm_size(world, &s)
         rank = Int(r); size = Int(s)
         self.maxChunkBytes = maxChunkBytes
+        var nodeComm: MPI_Comm?, leaderComm: MPI_Comm?
+        if let k = ProcessInfo.processInfo.environment["NANOSAE_TEST_NODE_SIZE"].flatMap(Int.init), k > 0 {
+            MPI_Comm_split(world, r / Int32(k), r, &nodeComm)
+        } else {
+            MPI_Comm_split_type(world, Int32(MPI_COMM_TYPE_SHARED), r, nsae_info_null(), &nodeComm)
+        }
+        node = nodeComm!
+        var nodeRank: Int32 = 0
+        MPI_Comm_rank(node, &nodeRank)
+        // Leaders (node rank 0) in one communicator, ordered by world rank; the others in another, unused.
+        MPI_Comm_split(world, nodeRank == 0 ? 0 : 1, r, &leaderComm)
+        leaders = leaderComm!
+        // Each rank's node: the leaders' ranks among the leaders, broadcast within each node.
+        var nodeIndex: Int32 = 0
+        if nodeRank == 0 { MPI_Comm_rank(leaders, &nodeIndex) }
+        MPI_Bcast(&nodeIndex, 1, nsae_type_int32(), 0, node)
+        var all = [Int32](repeating: 0, count: Int(s))
+        MPI_Allgather(&nodeIndex, 1, nsae_type_int32(), &all, 1, nsae_type_int32(), world)
+        nodes = all.map(Int.init)
     }
 
     /// The MPI library's version string (e.g. "Open MPI v4.1.4, ...").
@@ -169,37 +196,42 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         check(MPI_Barrier(world), "MPI_Barrier")
     }
 
-    /// An MPI-3 shared window over the node's ranks (MPI_Comm_split_type SHARED): the lowest rank
-    /// allocates all `bytes` and fills them, the others query its base address; a barrier of the
-    /// node, between MPI_Win_sync calls, makes the writes visible. The window is never freed.
-    public func nodeShared(bytes: Int, fill: (UnsafeMutableRawPointer) throws -> Void) throws -> UnsafeRawPointer {
-        var node: MPI_Comm?
-        check(MPI_Comm_split_type(world, Int32(MPI_COMM_TYPE_SHARED), Int32(rank), nsae_info_null(), &node), "MPI_Comm_split_type")
-        var nodeRank: Int32 = 0
-        MPI_Comm_rank(node!, &nodeRank)
-        let leader = nodeRank == 0
+    // ------------------------------------------------------------------------------------------
+    // Nodes: MPI_Comm_split_type(SHARED) groups the ranks of a host (NANOSAE_TEST_NODE_SIZE=K groups
+    // K consecutive ranks instead, so tests can run the multi-node paths on one machine); the
+    // nodes' lowest ranks form `leaders`.
+
+    public func nodeSharedBuffer(bytes: Int) -> UnsafeMutableRawPointer {
+        // The leader allocates the whole window, the others query its base address.
         var base: UnsafeMutableRawPointer?
         var window: MPI_Win?
-        check(MPI_Win_allocate_shared(MPI_Aint(leader ? max(bytes, 1) : 0), 1, nsae_info_null(), node!, &base, &window),
+        check(MPI_Win_allocate_shared(MPI_Aint(isNodeLeader ? max(bytes, 1) : 0), 1, nsae_info_null(), node, &base, &window),
               "MPI_Win_allocate_shared")
         var size: MPI_Aint = 0, unit: Int32 = 0
         check(MPI_Win_shared_query(window!, 0, &size, &unit, &base), "MPI_Win_shared_query")
         check(MPI_Win_lock_all(Int32(MPI_MODE_NOCHECK), window!), "MPI_Win_lock_all")
-        var failure: [UInt8] = [], leaderError: Error?
-        if leader {
-            do { try fill(base!) } catch { leaderError = error; failure = Array("\(error)".utf8.prefix(4096)) }
+        if isNodeLeader { base!.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 1)) }
+        windowsLock.withLock { windows.append(window!) }
+        nodeBarrier()
+        return base!
+    }
+
+    /// MPI_Win_sync on every shared window around a barrier of the node: the unified memory model's
+    /// way to order the ranks' loads and stores to shared memory.
+    public func nodeBarrier() {
+        let all = windowsLock.withLock { windows }
+        for w in all { MPI_Win_sync(w) }
+        check(MPI_Barrier(node), "MPI_Barrier")
+        for w in all { MPI_Win_sync(w) }
+    }
+
+    public func broadcastAmongNodes<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>, rootNode: Int) {
+        precondition(isNodeLeader, "broadcastAmongNodes on rank \(rank), which does not lead its node")
+        guard let base = buffer.baseAddress else { return }
+        let type = datatype(T.self)
+        for start in chunks(buffer.count, T.self) {
+            check(MPI_Bcast(base + start, chunkLength(start, buffer.count, T.self), type, Int32(rootNode), leaders), "MPI_Bcast")
         }
-        MPI_Win_sync(window!)
-        // The leader's outcome (empty: done) reaches every rank of the node.
-        var length = Int64(failure.count)
-        check(MPI_Bcast(&length, 1, nsae_type_int64(), 0, node!), "MPI_Bcast")
-        if length > 0 {
-            if !leader { failure = [UInt8](repeating: 0, count: Int(length)) }
-            check(MPI_Bcast(&failure, Int32(length), nsae_type_uint8(), 0, node!), "MPI_Bcast")
-            throw leaderError ?? NodeSharedFillFailed(String(decoding: failure, as: UTF8.self))
-        }
-        MPI_Win_sync(window!)
-        return UnsafeRawPointer(base!)
     }
 
     public func abort(_ message: String, code: Int32) -> Never {

@@ -192,6 +192,18 @@ public func writeSafetensors(_ tensors: [(name: String, tensor: Tensor)],
     try writeSafetensorsItems(items, metadata: metadata, to: path)
 }
 
+/// F32 vectors written straight from memory that is not a `Tensor` (no copy), with the same
+/// layout and safety as the writer above.
+public func writeSafetensors(vectors: [(name: String, values: UnsafeBufferPointer<Float>)],
+                             metadata: [String: String] = [:], to path: String) throws {
+    let items = vectors.map { t in
+        SafetensorsItem(name: t.name, dtype: .f32, shape: [t.values.count], byteCount: t.values.count * 4) { fd in
+            try writeAll(fd, UnsafeRawBufferPointer(t.values), path: path)
+        }
+    }
+    try writeSafetensorsItems(items, metadata: metadata, to: path)
+}
+
 /// Writes Int64 tensors (dtype I64), e.g. token ids, with the same layout and safety as the F32 writer.
 public func writeSafetensors(int64s tensors: [(name: String, shape: [Int], values: [Int64])],
                              metadata: [String: String] = [:], to path: String) throws {

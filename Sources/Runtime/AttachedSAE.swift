@@ -33,9 +33,9 @@ public struct AttachedSAE: Sendable {
     }
 
     /// Decoder row f (its direction in the hook's activation space, raw scale): W_dec[f] [d].
-    public func decoderRow(_ f: Int) -> ArraySlice<Float> {
+    public func decoderRow(_ f: Int) -> Slice<ParameterBuffer> {
         precondition((0..<sae.config.dSAE).contains(f), "decoder row \(f) of \(sae.config.dSAE)")
-        let d = sae.config.dIn
-        return sae.params[sae.layout.W_dec.lowerBound + f * d ..< sae.layout.W_dec.lowerBound + (f + 1) * d]
+        let d = sae.config.dIn, start = sae.layout.W_dec.lowerBound + f * d
+        return sae.params[start ..< start + d]
     }
 }

@@ -48,7 +48,7 @@ public struct AdamState: Sendable, Equatable, Codable {
 
     /// One update:  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
     ///   p ← p − lr·(m/(1−β₁ᵗ)) / (sqrt(v/(1−β₂ᵗ)) + ε)
-    public mutating func update(_ params: inout [Float], gradients g: [Float], lr: Float) {
+    public mutating func update(_ params: inout ParameterBuffer, gradients g: [Float], lr: Float) {
         precondition(g.count == params.count, "Adam: buffer sizes differ")
         // With no unit rows nothing writes to the gradient.
         g.withUnsafeBufferPointer { update(&params, gradients: UnsafeMutablePointer(mutating: $0.baseAddress!), lr: lr,
@@ -58,12 +58,12 @@ public struct AdamState: Sendable, Equatable, Codable {
     /// The same update, with the parameters in `unitRows` (rows of `width`: W_dec) taken one row at a
     /// time while it is in cache: its gradient first loses its component along the row, and the row
     /// is renormalised after (unit-norm decoders, `SAE.optimizerStep`). The same bits as three passes.
-    mutating func update(_ params: inout [Float], gradients g: inout [Float], lr: Float, unitRows: Range<Int>, width d: Int) {
+    mutating func update(_ params: inout ParameterBuffer, gradients g: inout [Float], lr: Float, unitRows: Range<Int>, width d: Int) {
         precondition(g.count == params.count, "Adam: buffer sizes differ")
         g.withUnsafeMutableBufferPointer { update(&params, gradients: $0.baseAddress!, lr: lr, unitRows: unitRows, width: d) }
     }
 
-    private mutating func update(_ params: inout [Float], gradients g: UnsafeMutablePointer<Float>, lr: Float,
+    private mutating func update(_ params: inout ParameterBuffer, gradients g: UnsafeMutablePointer<Float>, lr: Float,
                                  unitRows: Range<Int>, width d: Int) {
         precondition(slice.upperBound <= params.count, "Adam: a slice beyond the parameters")
         // The unit rows within the slice, as offsets into it; a sharded slice never splits a row.

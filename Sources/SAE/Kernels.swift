@@ -143,7 +143,7 @@ func subtractEncoderPullback(_ dpreSum: UnsafePointer<Float>, W_encT: UnsafePoin
 }
 
 /// Raw pointers to the parameter and gradient buffers for the duration of `body`.
-func withPointers<R>(_ params: [Float], _ grads: inout [Float],
+func withPointers<R>(_ params: ParameterBuffer, _ grads: inout [Float],
                      _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
     params.withUnsafeBufferPointer { p in
         grads.withUnsafeMutableBufferPointer { g in body(p.baseAddress!, g.baseAddress!) }

@@ -13,8 +13,8 @@ import Tensors
 public struct SAE: Sendable {
     public let config: SAEConfig
     public let layout: ParameterLayout
-    /// Every parameter, laid out as `layout` says.
-    public var params: [Float]
+    /// Every parameter, laid out as `layout` says (private, or node-shared under the trainer).
+    public var params: ParameterBuffer
     /// BatchTopK: running mean θ of each batch's smallest kept activation (0 until the first update).
     /// Inference and the jumprelu export use it. Unused by the other architectures.
     public var threshold: Float = 0
@@ -39,7 +39,7 @@ public struct SAE: Sendable {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
-        params = [Float](repeating: 0, count: layout.count)
+        params = ParameterBuffer(repeating: 0, count: layout.count)
         let d = config.dIn, m = config.dSAE
         let norm: Float = config.architecture.hasUnitNormDecoder ? 1 : 0.1
         for j in 0..<m {
@@ -57,6 +57,11 @@ public struct SAE: Sendable {
 
     /// An SAE with the given parameters (checked against the layout).
     public init(config: SAEConfig, params: [Float], threshold: Float = 0) throws {
+        try self.init(config: config, buffer: ParameterBuffer(params), threshold: threshold)
+    }
+
+    /// An SAE over `buffer` (a node-shared buffer is used in place).
+    public init(config: SAEConfig, buffer params: ParameterBuffer, threshold: Float = 0) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)

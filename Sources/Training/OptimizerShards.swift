@@ -9,6 +9,12 @@ import SAE
 // arithmetic as unsharded, so the parameters are bitwise those of an unsharded run. Resampling
 // writes the parameters on every rank and zeroes moments where they live; checkpoints gather the
 // moments to rank 0 into the same files as an unsharded run, and a resume keeps its own piece.
+//
+// The parameters themselves are then held once per node (`Communicator.nodeSharedBuffer`): each
+// rank's Adam writes its piece in place, a node barrier makes the pieces visible, and node leaders
+// pass pieces between nodes (`shareNodePieces`). No rank writes while another may read: the
+// reduce-scatter returns only once every rank has finished its gradients (each piece sums all of
+// them), and other writes (b_dec, resampling) are made by the node leader between two barriers.
 
 /// The pieces of an SAE's parameter buffer that `ranks` ranks own: about 1/N each, the cut points
 /// moved to whole W_dec rows (unit-norm decoders are projected and renormalised row by row).
@@ -41,5 +47,30 @@ extension Trainer {
         adam.v = Array(t.adam.v[piece])
         adam.step = t.adam.step
         t.adam = adam
+    }
+}
+
+extension Trainer {
+    /// A zeroed parameter buffer of the SAE shared by the ranks of this node.
+    func nodeSharedParameters() -> ParameterBuffer {
+        let n = ParameterLayout(saeConfig).count
+        return ParameterBuffer(shared: comm.nodeSharedBuffer(bytes: n * 4).bindMemory(to: Float.self, capacity: n), count: n)
+    }
+
+    /// Runs `write`, the same parameter update on every rank: on every rank when each holds its own
+    /// parameters, on the node leader only, once the node has stopped reading, when they are shared.
+    func writeOncePerNode(_ write: () -> Void) {
+        guard shards != nil else { return write() }
+        comm.nodeBarrier()
+        if comm.isNodeLeader { write() }
+        comm.nodeBarrier()
+    }
+
+    /// A restored hook's parameters moved into node-shared memory (when sharded).
+    func shareRestoredParameters(_ t: HookTrainer) throws {
+        guard shards != nil else { return }
+        var sae = try SAE(config: t.sae.config, buffer: nodeSharedParameters(), threshold: t.sae.threshold)
+        writeOncePerNode { sae.params.replaceSubrange(sae.params.indices, with: t.sae.params) }
+        t.sae = sae
     }
 }

@@ -197,7 +197,8 @@ public final class Trainer {
             if let shards {
                 let sizes = (0..<comm.size).map { shards.piece(of: $0).count }
                 log("optimizer state sharded (ZeRO-1): each rank keeps the Adam moments of \(sizes.min()!)-\(sizes.max()!) of "
-                    + "the \(shards.bounds.last!) parameters per SAE; gradients reduce-scattered, parameters allgathered"
+                    + "the \(shards.bounds.last!) parameters per SAE; gradients reduce-scattered; parameters held once per node "
+                    + "(\(comm.nodeCount) node(s)), each rank updating its piece"
                     + (shards.tree ? "" : " (\(comm.size) is not a power of two: by MPI_Allreduce + MPI_Allgatherv)"))
             }
         }
@@ -217,9 +218,10 @@ public final class Trainer {
             let anon = memory.map { Double($0[0]) / 1024 }, a = memoryAccount, load = memory.map { Double($0[3]) / 1000 }
             if source != nil { log(String(format: "model and tokenizer loaded in %.2f-%.2f s per rank", load.min()!, load.max()!)) }
             log(String(format: "memory per rank after loading: private %.0f-%.0f MB, mapped model file %.0f MB, node-shared %.0f MB; "
-                       + "planned private: SAE parameters %.0f MB, gradients %.0f MB, Adam moments %.0f MB%@, activation blocks %.0f MB, "
+                       + "planned private: SAE parameters %.0f MB%@, gradients %.0f MB, Adam moments %.0f MB%@, activation blocks %.0f MB, "
                        + "encoder workspace %.0f MB", anon.min()!, anon.max()!, Double(memory[0][1]) / 1024, Double(memory[0][2]) / 1024,
-                       a["sae_parameters"]!, a["gradients"]!, a["adam_moments"]!, shards == nil ? "" : " (1/\(comm.size), sharded)",
+                       a["sae_parameters"]!, shards == nil ? "" : String(format: " (%.0f MB node-shared)", a["sae_parameters_node_shared"]!),
+                       a["gradients"]!, a["adam_moments"]!, shards == nil ? "" : " (1/\(comm.size), sharded)",
                        a["activation_blocks"]!, a["encoder_workspace"]!))
         }
         if comm.isRoot { try writeRunInfo(memory: memory ?? []) }
@@ -234,7 +236,9 @@ public final class Trainer {
         let floats = ParameterLayout(saeConfig).count, partials = (localMicroBatches ?? 1).trailingZeroBitCount
         let slice = shards.map { s in (0..<N).map { s.piece(of: $0).count }.max()! } ?? floats
         func mb(_ bytes: Int?) -> Double { Double(bytes ?? 0) / 1_048_576 }
-        return ["sae_parameters": mb(H * floats * 4), "gradients": mb(H * (1 + partials) * floats * 4),
+        // Sharded, the parameters are held once per node (node-shared, not private).
+        return ["sae_parameters": shards == nil ? mb(H * floats * 4) : 0, "sae_parameters_node_shared": shards == nil ? 0 : mb(H * floats * 4),
+                "gradients": mb(H * (1 + partials) * floats * 4),
                 "adam_moments": mb(H * 2 * slice * 4), "encoder_workspace": mb(needs[1].bytes),
                 "activation_blocks": needs.count > 2 ? mb(needs[2].bytes) : 0,
                 "model_converted": mb(source?.model.convertedTensors.reduce(0) { $0 + $1.bytes })]
@@ -264,11 +268,20 @@ public final class Trainer {
             let s = Float((Double(d) * rows / max(squares, 1e-30)).squareRoot())
             // Rank 0 initialises; the parameters are broadcast so every rank starts identical.
             var initRNG = Xoshiro256(seed: mixSeed(UInt64(config.seed), UInt64(h)))
-            var sae = try SAE(config: saeConfig, rng: &initRNG)
-            comm.broadcast(&sae.params, root: 0)
+            var sae: SAE
+            if shards != nil {
+                sae = try SAE(config: saeConfig, buffer: nodeSharedParameters())
+                if comm.isRoot { sae.params.replaceSubrange(sae.params.indices, with: try SAE(config: saeConfig, rng: &initRNG).params) }
+                sae.params.withUnsafeMutableBufferPointer { comm.shareFromRankZero($0) }
+            } else {
+                sae = try SAE(config: saeConfig, rng: &initRNG)
+                sae.params.withUnsafeMutableBufferPointer { comm.broadcast($0, root: 0) }
+            }
             // b_dec = mean of the first global batch (scaled).
             let mean = sum(stream.batch(hook: h), width: d) { row, acc in for i in 0..<d { acc[i] += Double(row[i] * s) } }
-            for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / Double(config.batchTokens)) }
+            writeOncePerNode {
+                for i in 0..<d { sae.params[sae.layout.b_dec.lowerBound + i] = Float(mean[i] / Double(config.batchTokens)) }
+            }
             let adam = AdamState(slice: shards?.piece(of: comm.rank) ?? 0 ..< sae.params.count)
             trainers.append(HookTrainer(hook: hookNames[h], sae: sae, adam: adam,
                                         stats: LatentStatistics(latents: saeConfig.dSAE), inputScale: s,
@@ -340,6 +353,7 @@ public final class Trainer {
         let point = resumePoint!, ckpt = point.trainer
         trainers = try hookNames.map { try HookTrainer.readState(from: point.dir.appendingPathComponent($0)) }
         trainers.forEach(keepOwnPiece)
+        try trainers.forEach(shareRestoredParameters)
         step = ckpt.step
         tokens = ckpt.tokens
         rng = Xoshiro256(state: ckpt.rng)
@@ -457,7 +471,9 @@ public final class Trainer {
                     Tensors.scale(UnsafeMutableBufferPointer(rebasing: g[piece]), 1 / divisor)
                 }
                 t.sae.optimizerStep(gradients: &t.grads, adam: &t.adam, lr: lr)
-                t.sae.params.withUnsafeMutableBufferPointer { comm.allgather($0, shards) }
+                // (Written in place: a copy of the SAE alive during the step would have made it private.)
+                precondition(t.sae.params.isShared, "hook \(t.hook): the parameters left node-shared memory")
+                t.sae.params.withUnsafeMutableBufferPointer { comm.shareNodePieces($0, shards) }
             } else {
                 if localMicroBatches != nil { comm.treeAllreduce(&t.grads) } else { comm.allreduce(&t.grads, .sum) }
                 if divisor != 1 { scale(&t.grads, 1 / divisor) }
@@ -533,7 +549,9 @@ public final class Trainer {
             let allX = comm.allgather(x.storage), allLoss = comm.allgather(losses)
             let candidates = Tensor(shape: [allLoss.count, d], storage: allX)
             let t = trainers[h]
-            try t.sae.resample(deadLatents: dead, candidates: candidates, losses: allLoss, adam: &t.adam, rng: &rng)
+            let plan = try t.sae.resamplePlan(deadLatents: dead, candidates: candidates, losses: allLoss, rng: &rng)
+            t.sae.resetMoments(of: plan, in: &t.adam)
+            writeOncePerNode { t.sae.apply(plan) }
             for j in dead { trainers[h].stats.tokensSinceFired[j] = 0 }
             if comm.isRoot { log("step \(step): resampled \(dead.count) dead latent(s) of \(trainers[h].hook)") }
         }
@@ -543,7 +561,7 @@ public final class Trainer {
     /// Compares a checksum of every SAE's parameters across ranks; a mismatch ends the job.
     func checkLockstep() throws {
         guard comm.size > 1 else { return }
-        let sums = trainers.map { Int64(bitPattern: checksum($0.sae.params)) }
+        let sums = trainers.map { Int64(bitPattern: $0.sae.params.withUnsafeBufferPointer(checksum)) }
         let all = comm.allgather(sums)
         for r in 1..<comm.size where Array(all[r * sums.count ..< (r + 1) * sums.count]) != Array(all[0..<sums.count]) {
             throw RunFailure("step \(step): the parameters of rank \(r) differ from rank 0's; ranks are out of lockstep")
@@ -622,7 +640,7 @@ public final class Trainer {
 }
 
 /// FNV-1a over the bit patterns of `values`: equal exactly when the floats are bitwise equal.
-func checksum(_ values: [Float]) -> UInt64 {
+func checksum(_ values: UnsafeBufferPointer<Float>) -> UInt64 {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325
     for v in values { h = (h ^ UInt64(v.bitPattern)) &* 0x100_0000_01B3 }
     return h

@@ -61,11 +61,12 @@ public final class HookTrainer: @unchecked Sendable {
     func writeState(to dir: URL, moments: (m: [Float], v: [Float])) throws {
         let stateDir = dir.appendingPathComponent("state")
         try FileManager.default.createDirectory(at: stateDir, withIntermediateDirectories: true)
-        let n = sae.params.count
-        try writeSafetensors([("params", Tensor(shape: [n], storage: sae.params)),
-                              ("adam_m", Tensor(shape: [n], storage: moments.m)),
-                              ("adam_v", Tensor(shape: [n], storage: moments.v))],
-                             to: stateDir.appendingPathComponent("params.safetensors").path)
+        try sae.params.withUnsafeBufferPointer { p in
+            try moments.m.withUnsafeBufferPointer { m in try moments.v.withUnsafeBufferPointer { v in
+                try writeSafetensors(vectors: [("params", p), ("adam_m", m), ("adam_v", v)],
+                                     to: stateDir.appendingPathComponent("params.safetensors").path)
+            } }
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(state).write(to: stateDir.appendingPathComponent("training.json"))

@@ -40,9 +40,11 @@ import Testing
         }
     }
 
-    @Test func nodeSharedMemoryIsOneCopyFilledOnce() throws {
-        for ranks in [1, 3] {
-            let r = try MPIJob.run(ranks: ranks, "mpi-check", ["shared"])
+    /// On one node, and on ranks grouped into nodes of 2 (the last one smaller with 3 ranks).
+    @Test func nodeSharedMemoryIsOneCopyFilledOncePerNode() throws {
+        for (ranks, nodeSize) in [(1, 0), (3, 0), (4, 2), (3, 2)] {
+            let r = try MPIJob.run(ranks: ranks, "mpi-check", ["shared"],
+                                   environment: nodeSize > 0 ? ["NANOSAE_TEST_NODE_SIZE": "\(nodeSize)"] : [:])
             #expect(r.status == 0, "mpirun -np \(ranks) exited \(r.status)\n\(r.stdout)\n\(r.stderr)")
             #expect(r.stdout.contains("mpi-check shared: \(ranks) ranks, 0 failure(s)"), "\(r.stdout)")
         }

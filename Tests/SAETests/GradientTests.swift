@@ -91,7 +91,7 @@ func expectClose(_ name: String, analytic: [Float], reference: [Double], sourceL
                                 rows: c.x.rows, lambda: Double(c.lambda), deadMask: c.dead)
         #expect(abs(stats.loss - ref.loss) <= 1e-5 * max(1, abs(ref.loss)), "\(arch) loss \(stats.loss) vs \(ref.loss)")
         if aux { #expect(stats.auxLoss > 0) }
-        let fd = finiteDifferenceGradient(c.sae.config, params: c.sae.params, x: c.x, lambda: Double(c.lambda), deadMask: c.dead)
+        let fd = finiteDifferenceGradient(c.sae.config, params: Array(c.sae.params), x: c.x, lambda: Double(c.lambda), deadMask: c.dead)
         for t in c.sae.layout.tensors where t.name != "log_threshold" {
             expectClose("\(arch)\(aux ? "+aux" : "") \(t.name)", analytic: Array(grads[t.range]), reference: Array(fd[t.range]))
         }

@@ -7,7 +7,7 @@ import Tensors
 @Suite struct OptimizerTests {
     /// Two Adam steps against the formula evaluated by hand in Double.
     @Test func adamMatchesFormula() {
-        var p: [Float] = [1, -2, 0.5]
+        var p = ParameterBuffer([1, -2, 0.5] as [Float])
         var adam = AdamState(count: 3, config: AdamConfig(beta1: 0.8, beta2: 0.9, eps: 1e-6))
         let g1: [Float] = [0.1, -0.3, 2], g2: [Float] = [-0.2, 0.1, 1]
         adam.update(&p, gradients: g1, lr: 0.01)

@@ -182,9 +182,30 @@ case "shared":
     expect(wrong == 0, "nodeShared: \(wrong) elements differ from the leader's", comm)
     // (A node of one rank may get private memory: it is the one copy all the same.)
     let grown = rssAnonKB() - before
-    expect(comm.size == 1 || grown < 32 << 10, "nodeShared: private memory grew by \(grown) kB for a 64 MiB shared buffer", comm)
+    expect(comm.nodes.filter { $0 == comm.nodes[comm.rank] }.count == 1 || grown < 32 << 10, "nodeShared: private memory grew by \(grown) kB for a 64 MiB shared buffer", comm)
     let totalFills = comm.allreduce(Int64(fills), .sum)
-    expect(totalFills == 1, "nodeShared: filled \(totalFills) times on one node", comm)
+    expect(totalFills == comm.nodeCount, "nodeShared: filled \(totalFills) times on \(comm.nodeCount) node(s)", comm)
+    // Nodes: one host is one node, unless NANOSAE_TEST_NODE_SIZE=K groups K consecutive ranks.
+    let k = ProcessInfo.processInfo.environment["NANOSAE_TEST_NODE_SIZE"].flatMap(Int.init) ?? comm.size
+    expect(comm.nodes == (0..<comm.size).map { $0 / k }, "nodes \(comm.nodes), expected nodes of \(k)", comm)
+    expect(comm.isNodeLeader == (comm.rank % k == 0), "rank \(comm.rank) leads its node: \(comm.isNodeLeader)", comm)
+    // Each rank writes its own piece of a node-shared buffer; afterwards every rank sees all pieces,
+    // whichever node owns them. Then rank 0 alone writes the whole buffer, and every rank sees it.
+    for n in [0, 5, 100_003] {
+        let shards = BufferShards(count: n, ranks: comm.size) { ($0 + 3) / 7 * 7 }
+        let buffer = UnsafeMutableBufferPointer(start: comm.nodeSharedBuffer(bytes: n * 4).bindMemory(to: Float.self, capacity: n), count: n)
+        expect(buffer.allSatisfy { $0 == 0 }, "nodeSharedBuffer n=\(n): not zeroed", comm)
+        comm.nodeBarrier()   // every rank has looked before any writes
+        for i in shards.piece(of: comm.rank) { buffer[i] = Float(i) * 0.5 + 1 }
+        comm.shareNodePieces(buffer, shards)
+        let wrongPieces = buffer.indices.filter { buffer[$0] != Float($0) * 0.5 + 1 }.count
+        expect(wrongPieces == 0, "shareNodePieces n=\(n): \(wrongPieces) element(s) wrong", comm)
+        comm.barrier()   // nobody still reads the pieces when rank 0 overwrites them
+        if comm.rank == 0 { for i in buffer.indices { buffer[i] = -Float(i) } }
+        comm.shareFromRankZero(buffer)
+        let wrongWhole = buffer.indices.filter { buffer[$0] != -Float($0) }.count
+        expect(wrongWhole == 0, "shareFromRankZero n=\(n): \(wrongWhole) element(s) wrong", comm)
+    }
     // A fill that fails fails on every rank of the node, with the leader's message.
     struct Refused: Error, CustomStringConvertible { var description: String { "refused on purpose" } }
     do {
