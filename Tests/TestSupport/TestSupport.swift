@@ -11,6 +11,9 @@ public enum TestPaths {
     /// `../shared/fixtures` beside the repository (read-only test data).
     public static let fixtures = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
 
+    /// Four nanochat-style parquet shards of Debian-installed text (the last is validation).
+    public static var textShards: String { TextShards.directory }
+
     /// The directory holding the built executables (beside the test bundle).
     public static var products: URL {
         var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
