@@ -19,7 +19,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 OUT_DIR = os.path.join(HERE, "parquet")
 
 # ---------------------------------------------------------------------------------------------
