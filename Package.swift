@@ -112,10 +112,11 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train", "sae-bench"],
                     exclude: ["two-hosts.sh"]),
         // parquet/ holds test files found via #filePath; the script regenerates them.
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors"],
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors", "TestSupport"],
                     exclude: ["parquet", "make_parquet_expectations.py"]),
-        .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors", "TestSupport"]),
+        // Where test data is, the text shards (and their parquet writer), running the programs.
+        .target(name: "TestSupport", dependencies: ["CZstd"], path: "Tests/TestSupport"),
         .testTarget(name: "AnalysisTests", dependencies: ["Analysis", "TestSupport", "sae-eval", "sae-train"]),
         .testTarget(name: "VisualizationTests", dependencies: ["Visualization", "SAE", "Nanochat", "Tensors", "Formats",
                                                                "TestSupport", "sae-viz", "sae-train"],
@@ -123,6 +124,6 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "Nanochat", "SAE", "Tensors", "Formats", "TestSupport", "sae-run"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Distributed", "Tensors", "SAE", "Formats",
                                                           "TestSupport", "sae-train"]),
-        .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors"]),
+        .testTarget(name: "SAETests", dependencies: ["SAE", "Formats", "Tensors", "TestSupport"]),
     ]
 )

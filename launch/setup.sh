@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages nanosae builds and runs with, if any is missing (needs root or sudo).
 #   OpenMPI (ranks), OpenBLAS (matmul), zstd/snappy/zlib (parquet pages), pkg-config (finds them),
-#   python3.11-doc (the reST sources of the Python docs: the demo corpus, never committed),
+#   python3.11-doc (the reST sources of the Python docs: the demo corpus and the tests' documents,
+#   never committed),
 #   iproute2 (network namespaces for the multi-host tests), chromium and curl (the web page test).
 set -euo pipefail
 packages=(libopenmpi-dev openmpi-bin libopenblas-dev libzstd-dev libsnappy-dev zlib1g-dev pkg-config

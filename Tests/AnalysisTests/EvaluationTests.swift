@@ -19,7 +19,7 @@ import Testing
     }
 
     @Test func metricsAreConsistentAndCleanLossIsNanochats() throws {
-        let m = try evaluate("--token-file \(shellQuote(Self.d4 + "/reference/forward.safetensors"))")
+        let m = try evaluate("--token-file \(shellQuote(D4Fixture.reference + "/forward.safetensors"))")
         let fvu = try #require(m["fvu"])
         #expect(fvu > 0 && fvu < 1 && abs(m["explained_variance"]! - (1 - fvu)) < 1e-12)
         #expect(m["l0"] == 16 && m["tokens"] == 510)          // 2 rows of 256, BOS left out
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func oneAndFourRanksGiveTheSameMetrics() throws {
-        let args = "--data \(shellQuote(Self.d4 + "/base_data_climbmix")) --tokens 2048 --context 128"
+        let args = "--data \(shellQuote(D4Fixture.data)) --tokens 2048 --context 128"
         let one = try evaluate(args), four = try evaluate(args, ranks: 4)
         #expect(one["tokens"] == four["tokens"] && one["tokens"]! > 2000)
         for (key, value) in one {
@@ -52,7 +52,7 @@ import Testing
     /// A damaged validation shard is an error naming it, not a silent switch to training data.
     @Test func aDamagedValidationShardIsAnErrorNotTrainingData() throws {
         let copy = try TestPaths.temporaryDirectory("eval-data").path
-        let shards = Self.d4 + "/base_data_climbmix"
+        let shards = D4Fixture.data
         let names = try FileManager.default.contentsOfDirectory(atPath: shards).sorted()
         for name in names { try FileManager.default.copyItem(atPath: shards + "/" + name, toPath: copy + "/" + name) }
         let last = copy + "/" + names.last!
@@ -66,8 +66,8 @@ import Testing
     /// --tokens and --context take effect with --data and are refused where they cannot.
     @Test func rowFlagsTakeEffectOrAreRefused() throws {
         let model = "--sae \(shellQuote(Self.sae)) --model \(shellQuote(Self.d4 + "/base_checkpoints/d4"))"
-        let tokenFile = "--token-file \(shellQuote(Self.d4 + "/reference/forward.safetensors"))"
-        let data = "--data \(shellQuote(Self.d4 + "/base_data_climbmix"))"
+        let tokenFile = "--token-file \(shellQuote(D4Fixture.reference + "/forward.safetensors"))"
+        let data = "--data \(shellQuote(D4Fixture.data))"
         let cases: [(String, String)] = [
             ("\(tokenFile) --context 64", "--context: applies to --data only"),
             ("\(tokenFile) --tokens 100", "--tokens: applies to --data only"),

@@ -7,13 +7,12 @@ import Testing
 /// quickly, the last checkpoint survives, and --resume (by hand or by the launcher) ends bitwise
 /// where an unbroken run ends. Also: resampling leaves every rank with identical parameters.
 @Suite(.serialized) struct FaultToleranceTests {
-    static let d4 = TestPaths.fixtures.appendingPathComponent("nanochat-d4").path
     static let hook = "blocks.0.hook_resid_post"
     static var exe: String { TestPaths.products.appendingPathComponent("sae-train").path }
 
     /// 12 steps of 512 tokens over 4 ranks, a checkpoint every 4 steps.
     static func args(out: String) -> [String] {
-        ["--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix", "--hook", hook,
+        ["--model", TestPaths.d4Model, "--data", TestPaths.textShards, "--hook", hook,
          "--context", "64", "--expansion", "2", "--k", "8", "--batch-tokens", "512", "--buffer-tokens", "1024",
          "--total-tokens", "6144", "--checkpoint-every", "2048", "--check-every", "1", "--out", out]
     }

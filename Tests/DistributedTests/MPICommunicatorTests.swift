@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The MPI Communicator under a real `mpirun -np 4` of Tests/mpi-check, which compares every
@@ -62,10 +63,9 @@ import Testing
     @Test func saeTrainTrainsOnFourRanksInLockstep() throws {
         // A real (tiny) data-parallel run: each of 4 ranks runs the d4 model on its own documents;
         // parameters are compared across ranks after every step (--check-every 1).
-        let d4 = MPIJob.repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/nanochat-d4").path
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("nanosae-mpi-\(UUID().uuidString)").path
         let r = try MPIJob.run(ranks: 4, "sae-train", [
-            "--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix",
+            "--model", TestPaths.d4Model, "--data", TestPaths.textShards,
             "--hook", "blocks.0.hook_resid_post", "--context", "64", "--expansion", "2", "--k", "8",
             "--batch-tokens", "512", "--buffer-tokens", "512", "--total-tokens", "2048", "--check-every", "1",
             "--log-every", "1", "--out", out])

@@ -14,9 +14,8 @@ import Testing
     /// A 16k-row cache of the d4 fixture, written once by 2 ranks.
     static let cache: Result<String, Error> = Result {
         let dir = try TestPaths.temporaryDirectory("np-invariance-cache").path
-        let d4 = FaultToleranceTests.d4
         let r = try MPIJob.run(ranks: 2, "sae-train", [
-            "cache", "--model", d4 + "/base_checkpoints/d4", "--data", d4 + "/base_data_climbmix", "--hook", hook,
+            "cache", "--model", TestPaths.d4Model, "--data", TestPaths.textShards, "--hook", hook,
             "--context", "128", "--total-tokens", "16384", "--buffer-tokens", "8192", "--out", dir + "/cache"])
         guard r.status == 0 else { throw RunError("sae-train cache exited \(r.status): \(r.stderr)") }
         return dir + "/cache"

@@ -10,24 +10,7 @@ struct ParquetSmallFileExpectation: Sendable {
     var values: [String?]
 }
 
-/// What pyarrow reads from a fixture shard (hash: see parquetTextHash).
-struct ParquetShardExpectation: Sendable {
-    var file: String
-    var rows: Int
-    var rowGroups: Int
-    var utf8Bytes: Int
-    var textHash: UInt64
-    var firstText40: String
-}
-
 enum ParquetExpectations {
-    static let shards: [ParquetShardExpectation] = [
-        ParquetShardExpectation(file: "shard_00000.parquet", rows: 967, rowGroups: 1, utf8Bytes: 3593723, textHash: 0x4f2224fedafe8163, firstText40: ".. c:function:: void Py_InitializeEx(int"),
-        ParquetShardExpectation(file: "shard_00001.parquet", rows: 967, rowGroups: 1, utf8Bytes: 3665677, textHash: 0x40e467e89234ef37, firstText40: ":mod:`posix` --- The most common POSIX s"),
-        ParquetShardExpectation(file: "shard_00002.parquet", rows: 967, rowGroups: 1, utf8Bytes: 3642950, textHash: 0xabebb95bb2a60218, firstText40: "def __str__(self):\u{a}            s = Encod"),
-        ParquetShardExpectation(file: "shard_00003.parquet", rows: 964, rowGroups: 1, utf8Bytes: 3650823, textHash: 0xced3cb8c36e478d4, firstText40: "To check which implementation the generi"),
-    ]
-
     static let values0: [String?] = [
         "The Python interpreter is easily extended with new functions.",
         "",

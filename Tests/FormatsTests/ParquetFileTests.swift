@@ -2,19 +2,16 @@ import Foundation
 import Testing
 @testable import Formats
 
-// The parquet reader against pyarrow: the fixture shards (hash of every text), small files that
-// cover each codec / encoding / page version / null pattern (exact contents), unsupported features
-// (named in the error), and damaged files (an error naming the problem, never a crash).
-// Expected values come from make_parquet_expectations.py (see ParquetExpectations.swift).
+// The parquet reader against pyarrow: small files that cover each codec / encoding / page version /
+// null pattern (exact contents), unsupported features (named in the error), and damaged files (an
+// error naming the problem, never a crash). Expected values come from make_parquet_expectations.py
+// (see ParquetExpectations.swift). nanochat-style shards: TextShardsTests.
 
 /// Paths of the test data, found from this source file (CI clones the repo elsewhere).
 private enum ParquetPaths {
     static let testsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    static let shardsDir = testsDir.deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/fixtures/nanochat-d4/base_data_climbmix")
 
     static func small(_ name: String) -> String { testsDir.appendingPathComponent("parquet/\(name)").path }
-    static func shard(_ name: String) -> String { shardsDir.appendingPathComponent(name).path }
 
     /// Writes `bytes` to a unique temporary file, runs `body` with its path, then removes it.
     static func withTemporary<T>(_ bytes: [UInt8], _ body: (String) throws -> T) throws -> T {
@@ -24,22 +21,6 @@ private enum ParquetPaths {
         defer { try? FileManager.default.removeItem(atPath: path) }
         return try body(path)
     }
-}
-
-/// FNV-1a 64 over each row's UTF-8 bytes then a 0x00 byte; a null row is the byte 0xFF then 0x00.
-/// Must match `text_hash` in make_parquet_expectations.py.
-func parquetTextHash(_ values: [String?]) -> UInt64 {
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    func feed(_ byte: UInt8) { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    for value in values {
-        if var text = value {
-            text.withUTF8 { bytes in for byte in bytes { feed(byte) } }
-        } else {
-            feed(0xff)
-        }
-        feed(0)
-    }
-    return hash
 }
 
 /// Reads every row group of every column a test file has, throwing the first error.
@@ -65,29 +46,6 @@ private func parquetError(_ body: () throws -> Void, sourceLocation: SourceLocat
 
 @Suite struct ParquetFileTests {
     // MARK: - Against pyarrow
-
-    @Test(arguments: ParquetExpectations.shards.map(\.file))
-    func fixtureShardReadsLikePyarrow(name: String) throws {
-        let expected = try #require(ParquetExpectations.shards.first { $0.file == name })
-        let file = try ParquetFile(path: ParquetPaths.shard(name))
-        #expect(file.rowGroupCount == expected.rowGroups)
-        #expect(file.rowCount == expected.rows)
-        #expect(file.columnNames == ["text"])
-        var texts: [String?] = []
-        for group in 0..<file.rowGroupCount {
-            let part = try file.strings(column: "text", rowGroup: group)
-            #expect(part.count == (try file.rowCount(rowGroup: group)))
-            texts += part
-        }
-        #expect(texts.count == expected.rows)
-        #expect(texts.allSatisfy { $0 != nil })
-        #expect(texts.reduce(0) { $0 + ($1?.utf8.count ?? 0) } == expected.utf8Bytes)
-        #expect(parquetTextHash(texts) == expected.textHash)
-        let first = String(String.UnicodeScalarView(try #require(texts.first ?? nil).unicodeScalars.prefix(40)))
-        #expect(first == expected.firstText40)
-        // The all-row-groups convenience reads the same.
-        #expect(try file.strings(column: "text") == texts)
-    }
 
     @Test(arguments: ParquetExpectations.smallFiles.indices)
     func smallFileReadsLikePyarrow(index: Int) throws {

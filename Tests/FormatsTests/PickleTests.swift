@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import TestSupport
 
 private func hex(_ s: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -59,7 +60,7 @@ private func pickleError(_ bytes: [UInt8], allowed: Set<String> = [], limits: Pi
     }
 
     @Test func readsTiktokenEncoding() throws {
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("nanochat-d4/tokenizer/tokenizer.pkl"))))
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.d4Tokenizer)))
         #expect(pickleError(bytes)?.kind == "forbiddenGlobal")
         let v = try unpickle(bytes, allowedGlobals: ["tiktoken.core.Encoding"], file: "tokenizer.pkl")
         guard case let .object(obj) = v, let state = obj.state else { Issue.record("not an object: \(v)"); return }
@@ -81,7 +82,7 @@ private func pickleError(_ bytes: [UInt8], allowed: Set<String> = [], limits: Pi
     }
 
     @Test func truncatedInputIsAnErrorNeverACrash() throws {
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("nanochat-d4/tokenizer/tokenizer.pkl"))))
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.d4Tokenizer)))
         let allowed: Set<String> = ["tiktoken.core.Encoding"]
         var cuts = Array(0..<600)
         cuts += Array(stride(from: 600, to: bytes.count, by: 397)) + [bytes.count - 1]

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tensors
 @testable import Formats
+import TestSupport
 
 /// A safetensors file from a literal header and data region (header length computed, no padding).
 private func rawSafetensors(_ header: String, data: [UInt8]) -> [UInt8] {
@@ -11,7 +12,7 @@ private func rawSafetensors(_ header: String, data: [UInt8]) -> [UInt8] {
 
 @Suite struct SafetensorsTests {
     @Test func readsReferenceForward() throws {
-        let f = try SafetensorsFile(path: fixture("nanochat-d4/reference/forward.safetensors"))
+        let f = try SafetensorsFile(path: TestPaths.d4Reference + "/forward.safetensors")
         #expect(f.metadata == ["step": "600", "dtype": "float32", "checkpoint": "d4"])
         #expect(f.names.count == 4 + 4 * 5)
         #expect(f.names == f.names.sorted())

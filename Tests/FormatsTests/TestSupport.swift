@@ -1,13 +1,6 @@
 import Foundation
 @testable import Formats
 
-/// `../shared/fixtures` beside the repository root (found from this file, so CI clones work too).
-let fixturesDir: URL = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-
-func fixture(_ relative: String) -> String { fixturesDir.appendingPathComponent(relative).path }
-
 /// A unique path under the temporary directory; the file is removed by the caller (or left for the OS).
 func temporaryPath(_ suffix: String) -> String {
     FileManager.default.temporaryDirectory

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Tensors
 @testable import Formats
+import TestSupport
 
 /// One tensor for a hand-built checkpoint: a view into a storage of raw little-endian bytes.
 struct TestTorchTensor {
@@ -64,7 +65,7 @@ private func u16Bytes(_ v: [UInt16]) -> [UInt8] { v.flatMap { [UInt8($0 & 0xff),
 
 @Suite struct TorchCheckpointTests {
     @Test func loadsNanochatD4() throws {
-        let path = fixture("nanochat-d4/base_checkpoints/d4/model_000600.pt")
+        let path = TestPaths.d4Model + "/model_000600.pt"
         let sd = try loadTorchStateDict(path: path)
         #expect(sd.count == 35)
         #expect(sd["transformer.wte.weight"]?.shape == [4096, 256])
@@ -84,7 +85,7 @@ private func u16Bytes(_ v: [UInt16]) -> [UInt8] { v.flatMap { [UInt8($0 & 0xff),
     }
 
     @Test func loadsNanochatV0() throws {
-        let sd = try loadTorchStateDict(path: fixture("nanochat-v0-random/model_000000.pt"))
+        let sd = try loadTorchStateDict(path: TestPaths.v0 + "/model_000000.pt")
         #expect(sd.count == 14)
         #expect(sd["transformer.h.0.attn.c_k.weight"]?.shape == [64, 128])
         let lm = try #require(sd["lm_head.weight"])
@@ -172,7 +173,7 @@ private func u16Bytes(_ v: [UInt16]) -> [UInt8] { v.flatMap { [UInt8($0 & 0xff),
     }
 
     @Test func truncatedFixtureIsRefusedAtEveryCut() throws {
-        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture("nanochat-v0-random/model_000000.pt"))))
+        let full = [UInt8](try Data(contentsOf: URL(fileURLWithPath: TestPaths.v0 + "/model_000000.pt")))
         let cuts = [0, 1, 21, 22, 100, 1000, 1500, 1878, 2_000_000, full.count / 2, full.count - 4096, full.count - 200,
                     full.count - 23, full.count - 22, full.count - 1]
         for cut in cuts {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+import TestSupport
 
 /// CRC-32 (IEEE, reflected 0xEDB88320), for the test archives.
 func crc32(_ bytes: [UInt8]) -> UInt32 {
@@ -68,7 +69,7 @@ struct TestZipWriter {
 }
 
 @Suite struct ZipArchiveTests {
-    let d4 = fixture("nanochat-d4/base_checkpoints/d4/model_000600.pt")
+    let d4 = TestPaths.d4Model + "/model_000600.pt"
 
     @Test func readsTorchFixture() throws {
         let z = try ZipArchive(path: d4)

@@ -1,10 +1,10 @@
 """Writes small seed inputs for the fuzz targets into CORPUS/<target> (run by run.sh):
 pickle, zip, safetensors, parquet, tokenizer, saelens.
 
-  python3 make_seeds.py CORPUS FIXTURES
+  python3 make_seeds.py CORPUS
 
-Every target gets seeds synthesized here with the standard library alone; FIXTURES (../shared/fixtures)
-only adds seeds taken from the real nanochat files when it exists.
+Every target gets seeds synthesized here with the standard library alone, plus seeds taken from the
+real nanochat files in the repository (models/nanochat-d4, Tests/Fixtures).
 
 Torch checkpoints are imitated without torch: stand-in `torch` classes are pickled (protocol 2)
 exactly as torch.save names them, with persistent ids for the storages, and zipped stored.
@@ -12,16 +12,20 @@ tokenizer.pkl is imitated the same way with a stand-in `tiktoken.core.Encoding`.
 """
 import collections, glob, io, json, os, pickle, random, shutil, struct, sys, types, zipfile
 
-corpus, fixtures = sys.argv[1], sys.argv[2]
+corpus = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 repo = os.path.dirname(os.path.dirname(here))
 for sub in ("pickle", "zip", "safetensors", "parquet", "tokenizer", "saelens", "serve"):
     os.makedirs(os.path.join(corpus, sub), exist_ok=True)
 
 def fixture(path):
-    """The fixture file's path, or None when ../shared/fixtures does not have it."""
-    full = os.path.join(fixtures, path)
-    return full if os.path.isfile(full) else None
+    """The path of a nanochat file in the repo (models/ holds the d4 model and tokenizer,
+    Tests/Fixtures the references and v0), or None if neither has it."""
+    for root in ("Tests/Fixtures", "models"):
+        full = os.path.join(repo, root, path)
+        if os.path.isfile(full):
+            return full
+    return None
 
 def put(sub, name, data):
     with open(os.path.join(corpus, sub, name), "wb") as f:

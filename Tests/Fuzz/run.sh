@@ -18,8 +18,8 @@
 # Not part of `swift test`. Each target is one module compiled from copies of the sources it needs
 # (`import Tensors/Formats` dropped) with
 #   swiftc -sanitize=fuzzer,address -parse-as-library -O -g <sources> Tests/Fuzz/Fuzz<Target>.swift
-# into .build-fuzz/. make_seeds.py writes the seed corpora; it synthesizes seeds for every target and only
-# adds some from ../shared/fixtures (FIXTURES=...) when that exists. Runs use -rss_limit_mb=2048
+# into .build-fuzz/. make_seeds.py writes the seed corpora; it synthesizes seeds for every target and
+# adds some from the nanochat files in the repo (models/nanochat-d4, Tests/Fixtures). Runs use -rss_limit_mb=2048
 # -malloc_limit_mb=2048, so an input that asks for a huge allocation is a finding. Crash inputs land in
 # .build-fuzz/crashes/<target>/, logs in .build-fuzz/fuzz-<target>.log. Tests/Fuzz/<target>.dict, if there, is
 # passed as -dict (saelens: cfg.json's keys and values).
@@ -44,11 +44,10 @@ targets=("$@"); [ ${#targets[@]} -eq 0 ] && targets=(pickle zip safetensors parq
 
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-fixtures="${FIXTURES:-$repo/../shared/fixtures}"
 out="$repo/.build-fuzz"
 mkdir -p "$out/corpus" "$out/crashes"
 
-python3 "$here/make_seeds.py" "$out/corpus" "$fixtures"
+python3 "$here/make_seeds.py" "$out/corpus"
 
 # Sources per target, as Module/File (without .swift). Tensor.swift is a pure Swift struct, so the Formats
 # targets take it alone; the saelens target takes all of Tensors (OpenBLAS) and SAE.

@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test func badInputExitsTwoWithOneLine() throws {
-        let tokens = Fixtures.path("nanochat-d4/reference/forward.safetensors"), out = Fixtures.temporaryPath(".safetensors")
+        let tokens = Fixtures.d4Reference + "/forward.safetensors", out = Fixtures.temporaryPath(".safetensors")
         defer { try? FileManager.default.removeItem(atPath: out) }
         expectBadInput(try run(["forward", "--model", Fixtures.d4Dir, "--tokens", tokens, "--hooks", "blocks.0.hook_nope", "--out", out]),
                        mentioning: "blocks.0.hook_nope")

@@ -16,7 +16,7 @@ import Testing
         #expect(c == ModelConfig(sequenceLen: 256, vocabSize: 4096, nLayer: 4, nHead: 4, nKVHead: 4, nEmbd: 256,
                                  windowPattern: "SSSL"))
         // window_pattern absent means "L".
-        #expect(try ModelConfig(metaPath: Fixtures.path("nanochat-v0-random/meta_000000.json")).windowPattern == "L")
+        #expect(try ModelConfig(metaPath: Fixtures.v0Dir + "/meta_000000.json").windowPattern == "L")
     }
 
     @Test func metaWithoutModelConfigIsRefusedNamingTheFile() throws {
@@ -72,9 +72,9 @@ import Testing
         #expect(byDir.step == 600 && byDir.modelPath.hasSuffix("d4/model_000600.pt"))
         #expect(byDir.defaultTokenizerPath.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
                 == URL(fileURLWithPath: Fixtures.tokenizerPath).standardizedFileURL.path)
-        let byBase = try ModelLocation.resolve(model: nil, baseDir: Fixtures.path("nanochat-d4"))
+        let byBase = try ModelLocation.resolve(model: nil, baseDir: Fixtures.d4BaseDir)
         #expect(byBase.step == 600 && byBase.metaPath.hasSuffix("d4/meta_000600.json"))
-        #expect(try ModelLocation.resolve(model: nil, baseDir: Fixtures.path("nanochat-d4"), tag: "d4", step: 600) == byBase)
+        #expect(try ModelLocation.resolve(model: nil, baseDir: Fixtures.d4BaseDir, tag: "d4", step: 600) == byBase)
         #expect(throws: NanochatError.self) { try ModelLocation.resolve(model: Fixtures.d4Dir, step: 5) }
         #expect(throws: NanochatError.self) { try ModelLocation.resolve(model: byDir.modelPath, step: 5) }
         #expect(try ModelLocation.resolve(model: byDir.modelPath, step: 600) == byDir)

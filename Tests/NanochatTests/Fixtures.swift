@@ -2,28 +2,21 @@ import Foundation
 import Formats
 import Nanochat
 import Tensors
+import TestSupport
 
-/// Paths into ../shared/fixtures (beside the repo), found from this file's location.
+/// The fixture models and their references (where they are: TestPaths).
 enum Fixtures {
-    static let root: URL = {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            if FileManager.default.fileExists(atPath: url.appendingPathComponent("Package.swift").path) { break }
-        }
-        return url.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    }()
-
-    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
-
-    static let d4Dir = path("nanochat-d4/base_checkpoints/d4")
-    static let v0Model = path("nanochat-v0-random/model_000000.pt")
-    static let tokenizerPath = path("nanochat-d4/tokenizer/tokenizer.pkl")
+    static let d4Dir = TestPaths.d4Model
+    static let d4BaseDir = TestPaths.d4BaseDir
+    static let v0Dir = TestPaths.v0
+    static let v0Model = TestPaths.v0 + "/model_000000.pt"
+    static let tokenizerPath = TestPaths.d4Tokenizer
+    static let d4Reference = TestPaths.d4Reference
 
     /// The two fixture models and their reference dirs.
     static let models: [(name: String, model: String, reference: String)] = [
-        ("d4", d4Dir, path("nanochat-d4/reference")),
-        ("v0", v0Model, path("nanochat-v0-random/reference")),
+        ("d4", d4Dir, d4Reference),
+        ("v0", v0Model, v0Dir + "/reference"),
     ]
 
     /// A unique path under the temporary directory.

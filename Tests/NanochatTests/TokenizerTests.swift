@@ -8,7 +8,7 @@ import Testing
     struct File: Decodable { let vocab_size: Int; let bos_id: Int; let cases: [Case] }
 
     static let reference: File = try! JSONDecoder().decode(
-        File.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.path("nanochat-d4/reference/tokenizer.json"))))
+        File.self, from: Data(contentsOf: URL(fileURLWithPath: Fixtures.d4Reference + "/tokenizer.json")))
 
     @Test func idsMatchEveryReferenceCase() throws {
         let tok = Loaded.tokenizer

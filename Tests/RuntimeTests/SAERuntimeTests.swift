@@ -9,7 +9,7 @@ import Testing
 /// Feature tracking and steering on the d4 fixture model with an SAE of random weights at
 /// blocks.2.hook_resid_post (the mechanics do not depend on training).
 @Suite struct SAERuntimeTests {
-    static let d4 = TestPaths.fixtures.appendingPathComponent("nanochat-d4")
+    static let d4 = URL(fileURLWithPath: TestPaths.d4BaseDir)
     static let hook = "blocks.2.hook_resid_post"
     static let model = try! NanochatModel(location: ModelLocation.resolve(model: d4.appendingPathComponent("base_checkpoints/d4").path))
     static let tokenizer = try! Tokenizer(path: d4.appendingPathComponent("tokenizer/tokenizer.pkl").path)

@@ -3,6 +3,7 @@ import Formats
 import Testing
 @testable import SAE
 import Tensors
+import TestSupport
 
 @Suite struct OptimizerTests {
     /// Two Adam steps against the formula evaluated by hand in Double.
@@ -109,7 +110,7 @@ import Tensors
     /// its decoder rows keep unit norm.
     @Test(arguments: Architecture.allCases)
     func trainsOnFixtureActivations(_ arch: Architecture) throws {
-        let path = fixturesDirectory().appendingPathComponent("nanochat-d4/reference/forward.safetensors").path
+        let path = TestPaths.d4Reference + "/forward.safetensors"
         let acts = try SafetensorsFile(path: path).tensor("blocks.1.hook_resid_post")   // [2,256,256]
         var x = acts.reshaped([512, 256])
         var scaling = InputScaling()

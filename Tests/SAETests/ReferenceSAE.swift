@@ -122,12 +122,6 @@ func finiteDifferenceGradient(_ config: SAEConfig, params: [Float], x: Tensor, l
     return grad
 }
 
-/// A fixture directory beside the repo (../shared/fixtures), found from this file.
-func fixturesDirectory() -> URL {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-}
-
 /// A fresh temporary directory path.
 func temporaryDirectory(_ tag: String) -> String {
     FileManager.default.temporaryDirectory.appendingPathComponent("sae-\(tag)-\(UUID().uuidString)").path

@@ -1,12 +1,13 @@
 import Foundation
 
-/// The d4 fixture (a 4-layer nanochat with tokenizer and parquet shards; the last shard is the
+/// The d4 model (a 4-layer nanochat with its tokenizer), the text shards (the last shard is the
 /// validation split) and a small TopK SAE trained on it once per test process, through the
 /// programs as a user runs them. Shared by the suites that need a real SAE directory.
 public enum D4Fixture {
-    public static let path = TestPaths.fixtures.appendingPathComponent("nanochat-d4").path
-    public static let model = path + "/base_checkpoints/d4"
-    public static let data = path + "/base_data_climbmix"
+    public static let path = TestPaths.d4BaseDir
+    public static let model = TestPaths.d4Model
+    public static let reference = TestPaths.d4Reference
+    public static var data: String { TestPaths.textShards }
     public static let hook = "blocks.1.hook_resid_post"
 
     /// A built executable, shell-quoted.

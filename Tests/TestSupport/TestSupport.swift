@@ -1,6 +1,6 @@
 import Foundation
 
-// What several test targets share: where the repo, the fixtures and the built programs are, and
+// What several test targets share: where the repo, the test data and the built programs are, and
 // how to run a program as a user would.
 
 public enum TestPaths {
@@ -8,8 +8,26 @@ public enum TestPaths {
     public static let repoRoot = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// `../shared/fixtures` beside the repository (read-only test data).
-    public static let fixtures = repoRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+    // The one place that says where test data is. Everything is in the repository except the
+    // document text, which Debian's python3.11-doc installs (TextShards).
+
+    /// `Tests/Fixtures`: nanochat's reference outputs and the v0 model (its README says how each
+    /// file was made).
+    public static let fixtures = repoRoot.appendingPathComponent("Tests/Fixtures")
+
+    /// The d4 model as a nanochat base dir (`base_checkpoints/d4`, `tokenizer/tokenizer.pkl`):
+    /// `models/nanochat-d4`, which the README's examples use too.
+    public static let d4BaseDir = repoRoot.appendingPathComponent("models/nanochat-d4").path
+    public static let d4Model = d4BaseDir + "/base_checkpoints/d4"
+    public static let d4Tokenizer = d4BaseDir + "/tokenizer/tokenizer.pkl"
+    /// nanochat's outputs for d4: forward.safetensors, generate.json, tokenizer.json.
+    public static let d4Reference = fixtures.appendingPathComponent("nanochat-d4/reference").path
+
+    /// The v0 (first release) random-weight model: model_000000.pt, meta_000000.json, reference/.
+    public static let v0 = fixtures.appendingPathComponent("nanochat-v0-random").path
+
+    /// Four nanochat-style parquet shards of Debian-installed text (the last is validation).
+    public static var textShards: String { TextShards.directory }
 
     /// The directory holding the built executables (beside the test bundle).
     public static var products: URL {

@@ -1,11 +1,11 @@
 import Foundation
+import TestSupport
 import Testing
 import Training
 
 @Suite struct DocumentSourceTests {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/fixtures")
-    static let shards = fixtures.appendingPathComponent("nanochat-d4/base_data_climbmix").path
+    /// Four shards of one row group each (125, 124, 124, 124 documents); the last is validation.
+    static var shards: String { TestPaths.textShards }
 
     func tempDir() throws -> String {
         let p = FileManager.default.temporaryDirectory.appendingPathComponent("nanosae-data-\(UUID().uuidString)").path
@@ -23,22 +23,26 @@ import Training
         let single = try readAll(DocumentSource(path: Self.shards))
         let r0 = try readAll(DocumentSource(path: Self.shards, rank: 0, worldSize: 2))
         let r1 = try readAll(DocumentSource(path: Self.shards, rank: 1, worldSize: 2))
-        #expect(single.count > 1000)
+        // Training reads shards 0-2 in order, each document whole.
+        #expect(single == (0..<3).flatMap { TextShards.texts(shard: $0) })
+        #expect(single.count > 300)
         #expect(r0.count + r1.count == single.count)
         #expect(Set(r0).isDisjoint(with: Set(r1)) && Set(r0).union(r1) == Set(single))
         // Four ranks, three row groups: every rank strides over the documents of every group.
         let four = try (0..<4).map { try readAll(DocumentSource(path: Self.shards, rank: $0, worldSize: 4)) }
+        // Document i of a group goes to rank i mod 4 (today 94, 93, 93, 93 documents).
+        #expect(four.map(\.count) == (0..<4).map { r in (0..<3).reduce(0) { $0 + (TextShards.texts(shard: $1).count + 3 - r) / 4 } })
         #expect(four.map(\.count).reduce(0, +) == single.count && Set(four.flatMap { $0 }) == Set(single))
         #expect(four[1].first == single[1] && four[3][1] == single[7])
         // The validation split is the last shard, disjoint from training.
         let val = try readAll(DocumentSource(path: Self.shards, split: .validation))
-        #expect(!val.isEmpty && Set(val).isDisjoint(with: Set(single)))
+        #expect(val == TextShards.texts(shard: 3) && Set(val).isDisjoint(with: Set(single)))
     }
 
     @Test func aCursorResumesTheStreamExactly() throws {
         let s = try DocumentSource(path: Self.shards)
         var cursor = DataCursor(), first: [String] = []
-        try s.read(from: &cursor) { first.append($0); return first.count < 1500 }   // crosses row groups
+        try s.read(from: &cursor) { first.append($0); return first.count < 200 }    // crosses row groups
         let saved = cursor
         var next: [String] = []
         try s.read(from: &cursor) { next.append($0); return next.count < 10 }

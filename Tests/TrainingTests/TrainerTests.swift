@@ -10,14 +10,14 @@ import Training
 /// The trainer end to end on the d4 fixture model, small enough for a debug build: in-process on
 /// one rank, and through the `sae-train` executable for exit codes, crashes and resume.
 @Suite(.serialized) struct TrainerTests {
-    static let d4 = TestPaths.fixtures.appendingPathComponent("nanochat-d4")
+    static let d4 = URL(fileURLWithPath: TestPaths.d4BaseDir)
     static let hook = "blocks.1.hook_resid_post"
 
     /// A run of 12 steps of 512 tokens, checkpoints every 4 steps.
     static func smallConfig(out: String) -> TrainConfig {
         var c = TrainConfig()
         c.model = d4.appendingPathComponent("base_checkpoints/d4").path
-        c.data = d4.appendingPathComponent("base_data_climbmix").path
+        c.data = TestPaths.textShards
         c.hooks = [hook]
         c.context = 128
         c.expansion = 2
@@ -93,7 +93,7 @@ import Training
     /// FVU of the SAE in `dir` on the fixture's reference activations (nanochat's own forward of two
     /// validation rows), BOS positions left out as in training.
     func heldOutFVU(_ dir: String) throws -> Double {
-        let ref = try SafetensorsFile(path: Self.d4.appendingPathComponent("reference/forward.safetensors").path)
+        let ref = try SafetensorsFile(path: TestPaths.d4Reference + "/forward.safetensors")
         let acts = try ref.tensor(Self.hook), tokens = try ref.int64s("tokens")
         let d = acts.columns
         let keep = (0..<tokens.count).filter { tokens[$0] != 4087 }

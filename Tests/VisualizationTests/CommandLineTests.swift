@@ -53,7 +53,7 @@ import Testing
 
     @Test func aTokenFileGivesExactlyItsRows() throws {
         let dir = try TestPaths.temporaryDirectory("viz-tokens").path
-        let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --token-file \(shellQuote(D4Fixture.path + "/reference/forward.safetensors")) --features 5 --out \(shellQuote(dir))")
+        let r = try run("--sae \(shellQuote(D4Fixture.topKSAE)) --model \(shellQuote(D4Fixture.model)) --token-file \(shellQuote(D4Fixture.reference + "/forward.safetensors")) --features 5 --out \(shellQuote(dir))")
         #expect(r.status == 0, "\(r.stderr)")
         // 2 rows of 256 tokens, BOS left out: 510 tokens, as sae-eval counts them.
         let index = try String(contentsOfFile: dir + "/index.html", encoding: .utf8)
