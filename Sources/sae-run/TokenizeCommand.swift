@@ -8,11 +8,11 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize", abstract: "Tokenize JSON-string lines from stdin into JSON arrays of ids.")
 
-    @Option(help: "tokenizer.pkl")
+    @Option(help: "tokenizer.pkl or nanochat's tokenizer folder")
     var tokenizer: String
 
     func run() throws {
-        let tok = try Tokenizer(path: tokenizer)
+        let tok = try Tokenizer(path: Tokenizer.file(named: tokenizer))
         var out = ""
         // stdin as bytes, not readLine(), which would silently replace invalid UTF-8 with U+FFFD.
         let input = FileHandle.standardInput.readDataToEndOfFile()

@@ -67,6 +67,10 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stdout == "[72,4022,1853,33,591,307,260,968,46]\n[]\n")
         expectBadInput(try run(["tokenize", "--tokenizer", Fixtures.tokenizerPath], stdin: "not json\n"), mentioning: "stdin line 1")
+        // nanochat's tokenizer folder, as every tool takes it (DESIGN 5).
+        let folder = URL(fileURLWithPath: Fixtures.tokenizerPath).deletingLastPathComponent().path
+        let f = try run(["tokenize", "--tokenizer", folder], stdin: "\"Hello world! This is a test.\"\n")
+        #expect(f.status == 0 && f.stdout == "[72,4022,1853,33,591,307,260,968,46]\n", "\(f.status): \(f.stderr)")
     }
 
     @Test func generateGreedyJSON() throws {
