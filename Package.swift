@@ -54,7 +54,9 @@ let package = Package(
 
         // File formats from outside: zip (stored, zip64), restricted pickle, torch state dicts,
         // safetensors (read and write), JSON configs. Every length and offset is checked.
-        .target(name: "Formats", dependencies: ["Tensors", "CZstd", "CSnappy", "CZlib"]),
+        .target(name: "Formats", dependencies: ["Tensors", "CZlib"]),
+        // Parquet (nanochat's text shards) and its codecs: only the data readers need them.
+        .target(name: "Parquet", dependencies: ["Formats", "CZstd", "CSnappy", "CZlib"]),
 
         // nanochat: config and architecture profiles, weights, forward with hook points, KV cache,
         // tokenizer, generation.
@@ -69,7 +71,7 @@ let package = Package(
         .target(name: "Runtime", dependencies: ["Nanochat", "SAE", "Tensors"]),
 
         // Analysis: evaluation metrics (sae-eval) and the rows it evaluates.
-        .target(name: "Analysis", dependencies: ["Distributed", "Nanochat", "SAE", "Tensors", "Formats", "Training"]),
+        .target(name: "Analysis", dependencies: ["Distributed", "Nanochat", "SAE", "Tensors", "Formats", "Parquet", "Training"]),
 
         // Visualization: feature dashboards (one pass over the data collects per-feature top
         // contexts, interval samples and histograms), logit effects, static HTML pages, the
@@ -83,7 +85,7 @@ let package = Package(
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
         // Training: configuration, data, activation store and cache, trainer, checkpoints, metrics.
-        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Nanochat", "SAE"]),
+        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Parquet", "Nanochat", "SAE"]),
 
         // Executables.
         .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors", "Visualization"]),
@@ -101,7 +103,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [
-            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS", "SAE", "Nanochat", "Formats", "Runtime",
+            "Distributed", "DistributedMPI", "Tensors", "COpenBLAS", "SAE", "Nanochat", "Formats", "Parquet", "Runtime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Benchmarks/sae-bench"),
 
@@ -112,7 +114,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Formats", "TestSupport", "mpi-check", "sae-train", "sae-bench"],
                     exclude: ["two-hosts.sh"]),
         // parquet/ holds test files found via #filePath; the script regenerates them.
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Tensors", "TestSupport"],
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "Parquet", "Tensors", "TestSupport"],
                     exclude: ["parquet", "make_parquet_expectations.py"]),
         .testTarget(name: "NanochatTests", dependencies: ["Nanochat", "Formats", "Tensors", "TestSupport"]),
         // Where test data is, the text shards (and their parquet writer), running the programs.

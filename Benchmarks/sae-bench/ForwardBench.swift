@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Formats
+import Parquet
 import Nanochat
 import Tensors
 

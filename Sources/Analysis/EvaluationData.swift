@@ -2,6 +2,7 @@ import Foundation
 import Formats
 import Nanochat
 import Training
+import Parquet
 
 extension EvaluationRows {
     /// Rows from a token file: `.json` (an array of arrays of ids) or `.safetensors` (`tokens`

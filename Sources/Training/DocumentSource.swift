@@ -1,5 +1,6 @@
 import Foundation
 import Formats
+import Parquet
 
 /// Where a rank is in its document stream: which of its units, which document in it, which pass.
 /// Saved in checkpoints so a resumed run reads exactly the documents an unbroken run would.

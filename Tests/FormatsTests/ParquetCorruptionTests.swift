@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // Damaged parquet files made from good ones: each must fail with a ParquetError that names the
 // problem, and no damage may crash the reader (every byte flipped, every truncation).

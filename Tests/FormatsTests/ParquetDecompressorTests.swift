@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // Page decompression: round trips through each codec's own compressor are not available without
 // more bindings, so these check the size guards; the small test files cover real decoding.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // The parquet reader against pyarrow: small files that cover each codec / encoding / page version /
 // null pattern (exact contents), unsupported features (named in the error), and damaged files (an

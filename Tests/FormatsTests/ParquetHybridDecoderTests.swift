@@ -1,5 +1,6 @@
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // The RLE / bit-packing hybrid against the parquet-format spec's worked example and a
 // straightforward bit packer written here.

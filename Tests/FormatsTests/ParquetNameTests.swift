@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // Names read from a parquet file appear in error messages as text: invalid UTF-8 as \xNN, control
 // characters as \u{..}, never as raw bytes that would garble the terminal or split the line.

@@ -1,5 +1,6 @@
 import Testing
 @testable import Formats
+@testable import Parquet
 
 // The thrift compact-protocol reader (ThriftCompactReader, used for parquet's footer and page
 // headers) on a message encoded by hand from the protocol spec.

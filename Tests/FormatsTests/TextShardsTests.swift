@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Formats
+@testable import Parquet
 import TestSupport
 
 // The reader on nanochat-style shards: the four shards the tests train on (TextShards: the Python

@@ -4,7 +4,7 @@
 #   zip          zip archive + torch checkpoint                       (Formats)
 #   safetensors  safetensors header + tensor conversion               (Formats)
 #   parquet      parquet footer/thrift/pages/codecs, every column of every row group as strings
-#                (Formats + libzstd, libsnappy, zlib)
+#                (Parquet + Formats' errors, libzstd, libsnappy, zlib)
 #   tokenizer    tokenizer.pkl -> Tokenizer(pickle:file:) (unpickle, tiktoken state, BPE tables),
 #                then encode/decode round trip of a fixed text (Nanochat + Formats' Pickle)
 #   saelens      SAE.loadSAELens(from:) on a directory written from the input:
@@ -53,9 +53,9 @@ python3 "$here/make_seeds.py" "$out/corpus"
 # targets take it alone; the saelens target takes all of Tensors (OpenBLAS) and SAE.
 formats=(Formats/FormatError Formats/MappedFile Formats/ElementType Formats/HeaderJSON Formats/Safetensors
          Formats/ZipArchive Formats/Pickle Formats/TorchCheckpoint Tensors/Tensor)
-parquet=(Formats/FormatError Formats/MappedFile Formats/ThriftCompactReader Formats/ParquetColumnReader
-         Formats/ParquetDecodeError Formats/ParquetDecompressor Formats/ParquetError Formats/ParquetFile
-         Formats/ParquetHybridDecoder Formats/ParquetMetadata Formats/ParquetPageHeader)
+parquet=(Formats/FormatError Formats/MappedFile Parquet/ThriftCompactReader Parquet/ParquetColumnReader
+         Parquet/ParquetDecodeError Parquet/ParquetDecompressor Parquet/ParquetError Parquet/ParquetFile
+         Parquet/ParquetHybridDecoder Parquet/ParquetMetadata Parquet/ParquetPageHeader)
 tokenizer=(Formats/FormatError Formats/MappedFile Formats/Pickle Nanochat/Tokenizer Nanochat/TokenizerFile
            Nanochat/BytePairEncoder Nanochat/PretokenSplitter Nanochat/NanochatError Tensors/Parallel
            Nanochat/ArchitectureProfile Nanochat/HookPoint Nanochat/ModelConfig)  # the last three: NanochatError's messages
@@ -82,7 +82,7 @@ sources() {
     local dir="$out/src-$t"
     rm -rf "$dir"; mkdir -p "$dir"
     for f in "$@"; do
-        sed -E '/^import (Tensors|Formats|Nanochat)$/d' "$repo/Sources/$f.swift" > "$dir/${f//\//_}.swift"
+        sed -E '/^import (Tensors|Formats|Parquet|Nanochat)$/d' "$repo/Sources/$f.swift" > "$dir/${f//\//_}.swift"
     done
 }
 

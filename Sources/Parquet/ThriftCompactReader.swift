@@ -14,6 +14,8 @@
 // crash or an allocation larger than the input.
 
 /// A wire type of the compact protocol (the low nibble of a field or collection header).
+import Formats
+
 enum ThriftType: UInt8, CustomStringConvertible {
     case stop = 0, boolTrue = 1, boolFalse = 2, i8 = 3, i16 = 4, i32 = 5, i64 = 6, double = 7
     case binary = 8, list = 9, set = 10, map = 11, structure = 12, uuid = 13

@@ -1,5 +1,7 @@
 /// Why a parquet file could not be read. Every description is one line that names the file, where
 /// in it the problem is (footer, row group, column, page) and what is wrong.
+import Formats
+
 public enum ParquetError: Error, CustomStringConvertible, Sendable {
     /// The file could not be opened or mapped (missing, unreadable, a directory...).
     case cannotOpen(file: String, reason: String)
