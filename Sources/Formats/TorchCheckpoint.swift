@@ -47,7 +47,9 @@ public struct TorchCheckpoint: Sendable {
                 : "several data.pkl entries in the zip archive")
         }
         let prefix = String(pkl.dropLast("data.pkl".count))
-        if let order = try? archive.bytes(prefix + "byteorder"), order != Array("little".utf8) {
+        // Older torch versions write no byteorder entry (little-endian); one that is there must be readable.
+        if archive.names.contains(prefix + "byteorder"), case let order = try archive.bytes(prefix + "byteorder"),
+           order != Array("little".utf8) {
             throw FormatError.unsupported(file: path, what: "torch checkpoint byte order \(String(decoding: order, as: UTF8.self))")
         }
         let root = try archive.withEntryBytes(pkl) {

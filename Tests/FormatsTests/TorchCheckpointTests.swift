@@ -24,6 +24,8 @@ struct TestTorchWriter {
     var zip64 = false
     /// Extra opcodes inserted before the final STOP's dict is closed (to smuggle in a bad global).
     var injected: [UInt8] = []
+    /// The `byteorder` entry (nil: none, as older torch versions write).
+    var byteorder: [UInt8]? = Array("little".utf8)
 
     private func text(_ s: String) -> [UInt8] {
         let u = Array(s.utf8)
@@ -50,8 +52,8 @@ struct TestTorchWriter {
     }
 
     func build(_ tensors: [TestTorchTensor]) -> [UInt8] {
-        var entries: [(name: String, data: [UInt8])] = [("\(prefix)/data.pkl", pickle(tensors)),
-                                                        ("\(prefix)/byteorder", Array("little".utf8))]
+        var entries: [(name: String, data: [UInt8])] = [("\(prefix)/data.pkl", pickle(tensors))]
+        if let byteorder { entries.append(("\(prefix)/byteorder", byteorder)) }
         var seen = Set<String>()
         for t in tensors where seen.insert(t.storageKey).inserted {
             entries.append(("\(prefix)/data/\(t.storageKey)", t.storage))
@@ -64,6 +66,21 @@ private func f32Bytes(_ v: [Float]) -> [UInt8] { v.flatMap { f in (0..<4).map { 
 private func u16Bytes(_ v: [UInt16]) -> [UInt8] { v.flatMap { [UInt8($0 & 0xff), UInt8($0 >> 8)] } }
 
 @Suite struct TorchCheckpointTests {
+    /// Little-endian, or no byteorder entry (older torch): loads; big-endian: refused, naming it.
+    @Test func byteOrderEntry() throws {
+        let t = [TestTorchTensor(key: "w", storageType: "FloatStorage", storageKey: "0", storage: f32Bytes([1, 2]), numel: 2,
+                                 size: [2], stride: [1])]
+        for order in [Array("little".utf8), nil] {
+            let path = try writeTemporary(TestTorchWriter(byteorder: order).build(t), suffix: ".pt")
+            defer { unlink(path) }
+            #expect(try loadTorchStateDict(path: path)["w"]?.storage == [1, 2])
+        }
+        let path = try writeTemporary(TestTorchWriter(byteorder: Array("big".utf8)).build(t), suffix: ".pt")
+        defer { unlink(path) }
+        let e = formatError { _ = try loadTorchStateDict(path: path) }
+        #expect(e?.kind == "unsupported" && "\(e!)".contains("byte order big"), "\(String(describing: e))")
+    }
+
     @Test func loadsNanochatD4() throws {
         let path = TestPaths.d4Model + "/model_000600.pt"
         let sd = try loadTorchStateDict(path: path)
