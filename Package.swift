@@ -85,21 +85,23 @@ let package = Package(
         .target(name: "DistributedMPI", dependencies: ["Distributed", "CMPI"]),
 
         // Training: configuration, data, activation store and cache, trainer, checkpoints, metrics.
-        .target(name: "Training", dependencies: ["Distributed", "Tensors", "Formats", "Parquet", "Nanochat", "SAE"]),
+        // How the programs end (exit statuses), shared by the four of them.
+        .target(name: "ExitStatus"),
+        .target(name: "Training", dependencies: ["Distributed", "ExitStatus", "Tensors", "Formats", "Parquet", "Nanochat", "SAE"]),
 
         // Executables.
-        .executableTarget(name: "sae-train", dependencies: ["Training", "Distributed", "DistributedMPI", "Tensors", "Visualization"]),
+        .executableTarget(name: "sae-train", dependencies: ["ExitStatus", "Training", "Distributed", "DistributedMPI", "Tensors", "Visualization"]),
         .executableTarget(name: "sae-run", dependencies: [
-            "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
+            "ExitStatus", "Runtime", "Nanochat", "SAE", "Formats", "Tensors",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         .executableTarget(name: "sae-eval", dependencies: [
-            "Analysis", "DistributedMPI", "Nanochat", "SAE", "Formats", "Training",
+            "Analysis", "DistributedMPI", "ExitStatus", "Nanochat", "SAE", "Formats", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-viz", dependencies: [
-            "Visualization", "Analysis", "Nanochat", "SAE", "Training",
+            "Visualization", "Analysis", "ExitStatus", "Nanochat", "SAE", "Training",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "sae-bench", dependencies: [

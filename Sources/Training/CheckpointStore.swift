@@ -1,3 +1,4 @@
+import ExitStatus
 import Foundation
 
 /// Crash-safe checkpoints of a run directory `OUT` (written by rank 0 only).
@@ -117,7 +118,7 @@ func crashPointForTests(step: Int) {
     }
 }
 
-public struct CheckpointError: Error, CustomStringConvertible {
+public struct CheckpointError: FailureOfTheRun, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

@@ -1,4 +1,5 @@
 import Distributed
+import ExitStatus
 import Foundation
 import Nanochat
 import SAE
@@ -11,12 +12,6 @@ import Tensors
 //   rank) → firing counts allreduced → dead-latent statistics
 //   rank 0: metrics.jsonl, progress, checkpoints (with every rank's stream position gathered).
 // With a `SingleProcessCommunicator` this is the 1-rank trainer; with MPI the data-parallel one.
-
-/// A failure of the run itself (not of its input): NaN loss, a lockstep mismatch. Exit status 1.
-public struct RunFailure: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
 
 public final class Trainer {
     public let config: TrainConfig

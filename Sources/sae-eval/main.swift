@@ -1,6 +1,7 @@
 import Analysis
 import ArgumentParser
 import DistributedMPI
+import ExitStatus
 import Formats
 import Foundation
 import Nanochat
@@ -73,10 +74,8 @@ func main() {
         comm.finalize()
         fflush(nil)
         _exit(0)
-    } catch let e as RunFailure {
-        fail(e.description, code: 1, comm: comm)
     } catch {
-        fail("\(error)", code: 2, comm: comm)
+        fail("\(error)", code: exitStatus(for: error), comm: comm)
     }
 }
 

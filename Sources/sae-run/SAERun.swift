@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExitStatus
 import Formats
 import Foundation
 import Nanochat
@@ -29,8 +30,8 @@ struct SAERun: ParsableCommand {
             return fail(e.description, status: 2)
         } catch let e as SAEError {
             return fail(e.description, status: 2)
-        } catch let e as RunFailure {
-            return fail(e.description, status: 1)
+        } catch let e as FailureOfTheRun {
+            return fail("\(e)", status: exitStatus(for: e))
         } catch {
             // ArgumentParser's own outcomes: --help (success), parse and validation errors.
             let code = exitCode(for: error)
@@ -59,8 +60,3 @@ struct BadInput: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A failure of the run itself (exit status 1), e.g. an output file that cannot be written.
-struct RunFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ExitStatus
 import Foundation
 import Hummingbird
 import Nanochat

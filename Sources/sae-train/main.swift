@@ -1,5 +1,6 @@
 import Distributed
 import DistributedMPI
+import ExitStatus
 import Foundation
 import Tensors
 import Training
@@ -31,18 +32,13 @@ let usage = """
     \(TrainConfig.flagHelp)
     """
 
-/// Bad input (exit 2) as opposed to a failure of the run (exit 1). A damaged checkpoint
-/// (`CorruptCheckpoint`) is bad input: rerunning cannot fix it, so the launchers do not restart it;
-/// `CheckpointError` is a checkpoint that could not be written.
-func isBadInput(_ error: Error) -> Bool {
-    !(error is RunFailure) && !(error is CheckpointError)
-}
-
 /// Ends the job with `error`'s message on one line. Under MPI every rank must end, so it goes
 /// through MPI_Abort; rank 0 speaks first (the others wait a moment, normally killed before they
 /// print), so a bad config gives one line, and an error only one rank saw still gets reported.
 func fail(_ error: Error, comm: MPICommunicator) -> Never {
-    let code: Int32 = isBadInput(error) ? 2 : 1
+    // (A damaged checkpoint, `CorruptCheckpoint`, is bad input: a rerun cannot fix it, so the
+    // launchers do not restart it; `CheckpointError`, one that could not be written, is not.)
+    let code = exitStatus(for: error)
     let message = "sae-train: \(error)"
     if comm.size == 1 {
         FileHandle.standardError.write(Data((message + "\n").utf8))

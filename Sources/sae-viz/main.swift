@@ -1,5 +1,6 @@
 import Analysis
 import ArgumentParser
+import ExitStatus
 import Foundation
 import Nanochat
 import SAE
@@ -153,10 +154,8 @@ func main() {
         }
         fflush(nil)
         _exit(0)
-    } catch let e as RunFailure {
-        fail(e.description, code: 1)
     } catch {
-        fail("\(error)", code: 2)
+        fail("\(error)", code: exitStatus(for: error))
     }
 }
 
