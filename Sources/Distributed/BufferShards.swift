@@ -38,6 +38,9 @@ public struct BufferShards: Sendable, Equatable {
         return bounds[p] ..< bounds[p + 1]
     }
 
+    /// How many elements each rank holds, in rank order.
+    public var pieceCounts: [Int] { (0..<ranks).map { piece(of: $0).count } }
+
     /// The pieces that rank and its step-s partner share before step s of recursive halving, for
     /// s = 0 ..< log2 N: all of them at step 0, then the half this rank kept. (`tree` only.)
     func halvingSegments(rank: Int) -> [(keep: Range<Int>, give: Range<Int>)] {

@@ -65,7 +65,7 @@ extension Communicator {
         } else {
             // Rank p owns piece p, so rank order is buffer order; the send buffer must not overlap.
             let mine = Array(UnsafeBufferPointer(rebasing: buffer[shards.piece(of: rank)]))
-            let counts = (0..<size).map { shards.piece(of: $0).count }
+            let counts = shards.pieceCounts
             mine.withUnsafeBufferPointer { allgather($0, counts: counts, buffer) }
         }
     }

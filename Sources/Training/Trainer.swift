@@ -190,7 +190,7 @@ public final class Trainer {
                          : "\(comm.size) ranks do not divide micro_batches \(config.effectiveMicroBatches!)") + ")")
             }
             if let shards {
-                let sizes = (0..<comm.size).map { shards.piece(of: $0).count }
+                let sizes = shards.pieceCounts
                 log("optimizer state sharded (ZeRO-1): each rank keeps the Adam moments of \(sizes.min()!)-\(sizes.max()!) of "
                     + "the \(shards.bounds.last!) parameters per SAE; gradients reduce-scattered; parameters held once per node "
                     + "(\(comm.nodeCount) node(s)), each rank updating its piece"
@@ -229,7 +229,7 @@ public final class Trainer {
         let needs = config.memoryNeeds(dIn: saeConfig.dIn, hooks: H, ranks: N, fromModel: source != nil)
         // Exact counts of the SAE's buffers (the check above bounds them before the config is known).
         let floats = ParameterLayout(saeConfig).count, partials = (localMicroBatches ?? 1).trailingZeroBitCount
-        let slice = shards.map { s in (0..<N).map { s.piece(of: $0).count }.max()! } ?? floats
+        let slice = shards?.pieceCounts.max()! ?? floats
         func mb(_ bytes: Int?) -> Double { Double(bytes ?? 0) / 1_048_576 }
         // Sharded, the parameters are held once per node (node-shared, not private).
         return ["sae_parameters": shards == nil ? mb(H * floats * 4) : 0, "sae_parameters_node_shared": shards == nil ? 0 : mb(H * floats * 4),
