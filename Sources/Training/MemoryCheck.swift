@@ -15,12 +15,16 @@ public func physicalMemoryBytes() -> Int {
     return overflow ? Int.max : bytes
 }
 
-/// One allocation of the run, per rank: the configuration value that sizes it ("d_sae 4096"),
-/// what it holds, and its bytes (nil: more than Int.max).
+/// One allocation of the run, per rank (or once per node): the configuration value that sizes it
+/// ("d_sae 4096"), what it holds, and its bytes (nil: more than Int.max).
 public struct MemoryNeed: Equatable, Sendable {
+    public enum Part: Sendable { case saeState, saeParametersPerNode, encoderWorkspace, activationBlocks }
+    public var part: Part
     public var key: String
     public var what: String
     public var bytes: Int?
+    /// Held once by the node's ranks together (node-shared), not by each rank.
+    public var perNode: Bool { part == .saeParametersPerNode }
 }
 
 /// a·b·c·... with nil for an overflow (or a nil factor).
@@ -95,12 +99,16 @@ extension TrainConfig {
         let L = localMicroBatches(ranks: N) ?? 1
         let state = saeStateBytes(dIn: d, ranks: N)
         let localBatch = batchTokens / N
+        // Sharded, the parameters are held once per node (Trainer: node-shared), not by each rank.
+        let nodeShared = shardOptimizer && N > 1
+        let hookNote = hooks > 1 ? " (\(hooks) hooks)" : ""
         var needs = [
-            MemoryNeed(key: latentsKey(dIn: d),
-                       what: "the SAE's parameters, gradients and Adam moments" + (hooks > 1 ? " (\(hooks) hooks)" : ""),
-                       bytes: checkedProduct(hooks, checkedSum([state.parameters, state.gradients, state.moments]))),
+            MemoryNeed(part: .saeState, key: latentsKey(dIn: d),
+                       what: nodeShared ? "the SAE's gradients and Adam moments" + hookNote
+                                        : "the SAE's parameters, gradients and Adam moments" + hookNote,
+                       bytes: checkedProduct(hooks, checkedSum([nodeShared ? 0 : state.parameters, state.gradients, state.moments]))),
             // The encoder's pre-activations and their gradient, [rows, m], for one micro-batch.
-            MemoryNeed(key: "batch_tokens \(batchTokens)",
+            MemoryNeed(part: .encoderWorkspace, key: "batch_tokens \(batchTokens)",
                        what: "the encoder's activations of \(localBatch / L) rows × \(m.map(String.init) ?? "d_sae") latents",
                        bytes: checkedProduct(2, localBatch / L, m, 4)),
         ]
@@ -108,9 +116,14 @@ extension TrainConfig {
             // Blocks of buffer_tokens rows: the one trained on and the one being computed, each
             // gathered and then shuffled into a copy.
             let blockTokens = checkedProduct(max(1, bufferTokens / max(1, localBatch)), localBatch)
-            needs.append(MemoryNeed(key: "buffer_tokens \(bufferTokens)",
+            needs.append(MemoryNeed(part: .activationBlocks, key: "buffer_tokens \(bufferTokens)",
                                     what: "the shuffled activation blocks (\(hooks) hook(s) × d_in \(d))",
                                     bytes: checkedProduct(hooks, 4, blockTokens, d, 4)))
+        }
+        if nodeShared {
+            needs.append(MemoryNeed(part: .saeParametersPerNode, key: latentsKey(dIn: d),
+                                    what: "the SAE's parameters (once per node)" + hookNote,
+                                    bytes: checkedProduct(hooks, state.parameters)))
         }
         return needs
     }
@@ -120,14 +133,17 @@ extension TrainConfig {
     public func checkMemory(dIn: Int, hooks: Int, ranks: Int, ranksOnHost: Int, fromModel: Bool,
                             available: Int = physicalMemoryBytes()) throws {
         let needs = memoryNeeds(dIn: dIn, hooks: hooks, ranks: ranks, fromModel: fromModel)
-        let perRank = checkedSum(needs.map(\.bytes))
-        let total = checkedProduct(perRank, max(1, ranksOnHost))
+        let perRank = checkedSum(needs.filter { !$0.perNode }.map(\.bytes))
+        let total = checkedSum([checkedProduct(perRank, max(1, ranksOnHost))] + needs.filter(\.perNode).map(\.bytes))
         if let total, total <= available { return }
         // The value to change: the first (latents before batch before buffer) whose own need is too
         // large, else the largest.
         let share = available / max(1, ranksOnHost)
-        let worst = needs.first { ($0.bytes ?? Int.max) > share } ?? needs.max { ($0.bytes ?? Int.max) < ($1.bytes ?? Int.max) }!
-        let onHost = ranksOnHost > 1 ? " per rank, \(formatBytes(total)) for the \(ranksOnHost) ranks on this machine" : ""
+        let worst = needs.first { ($0.bytes ?? Int.max) > ($0.perNode ? available : share) }
+            ?? needs.max { ($0.bytes ?? Int.max) < ($1.bytes ?? Int.max) }!
+        let onHost = ranksOnHost <= 1 ? ""
+            : worst.perNode ? ", \(formatBytes(total)) with the \(ranksOnHost) ranks' own memory on this machine"
+            : " per rank, \(formatBytes(total)) for the \(ranksOnHost) ranks on this machine"
         let ofTotal = worst.bytes == perRank ? "" : " (\(formatBytes(perRank)) in all)"
         throw ConfigError(worst.key, "\(worst.what) would need \(formatBytes(worst.bytes))\(ofTotal)\(onHost); "
                           + "this machine has \(formatBytes(available))")

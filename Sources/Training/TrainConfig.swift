@@ -102,7 +102,7 @@ public struct TrainConfig: Equatable, Sendable {
         Key(name: "l1_warmup_tokens", help: "tokens of linear λ warm-up", kind: .int(\.l1WarmupTokens)),
         Key(name: "batch_tokens", help: "global batch in tokens, across all ranks", kind: .int(\.batchTokens)),
         Key(name: "micro_batches", help: "gradient pieces of the global batch, summed in a fixed tree: a power of two; any power-of-two number of ranks dividing it trains bitwise the same SAE. 0 (auto): 8 when training from a cache, off from the model (each rank reads its own documents, so the data depend on N anyway)", kind: .int(\.microBatches)),
-        Key(name: "shard_optimizer", help: "with N > 1 ranks each keeps the Adam moments of 1/N of the parameters (ZeRO-1): gradients are reduce-scattered, parameters allgathered; the same bits as unsharded", kind: .bool(\.shardOptimizer)),
+        Key(name: "shard_optimizer", help: "with N > 1 ranks each keeps the Adam moments of 1/N of the parameters (ZeRO-1) and the parameters are held once per node: gradients are reduce-scattered, each rank updates its piece; the same bits as unsharded", kind: .bool(\.shardOptimizer)),
         Key(name: "total_tokens", help: "training budget in tokens", kind: .int(\.totalTokens)),
         Key(name: "seed", help: "seed of initialisation, data order and resampling", kind: .int(\.seed)),
         Key(name: "dead_tokens", help: "a latent that fired on none of this many tokens is dead", kind: .int(\.deadTokens)),

@@ -234,8 +234,9 @@ public final class Trainer {
         // Sharded, the parameters are held once per node (node-shared, not private).
         return ["sae_parameters": shards == nil ? mb(H * floats * 4) : 0, "sae_parameters_node_shared": shards == nil ? 0 : mb(H * floats * 4),
                 "gradients": mb(H * (1 + partials) * floats * 4),
-                "adam_moments": mb(H * 2 * slice * 4), "encoder_workspace": mb(needs[1].bytes),
-                "activation_blocks": needs.count > 2 ? mb(needs[2].bytes) : 0,
+                "adam_moments": mb(H * 2 * slice * 4),
+                "encoder_workspace": mb(needs.first { $0.part == .encoderWorkspace }?.bytes),
+                "activation_blocks": mb(needs.first { $0.part == .activationBlocks }?.bytes),
                 "model_converted": mb(source?.model.convertedTensors.reduce(0) { $0 + $1.bytes })]
     }
 

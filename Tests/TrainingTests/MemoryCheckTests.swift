@@ -40,6 +40,27 @@ import Training
         #expect(p.contains("for the 8 ranks on this machine"), "\(p)")
     }
 
+    /// Sharded over N > 1 ranks, the SAE's parameters are held once per node, so they count once for
+    /// the ranks on the machine, not once per rank.
+    @Test func shardedParametersCountOncePerNode() throws {
+        var c = TrainConfig()
+        c.dSae = 16384
+        let needs = c.memoryNeeds(dIn: 768, hooks: 2, ranks: 8, fromModel: true)
+        let parameters = 2 * (2 * 16384 * 768 + 768 + 16384) * 4          // 2 hooks: W_enc, W_dec, b_dec, b_enc
+        let node = try #require(needs.first { $0.perNode })
+        #expect(node.bytes! >= parameters && node.bytes! <= parameters + 2 * 3 * 16384 * 4, "\(node)")   // bound: 4 vectors [m]
+        let perRank = needs.filter { !$0.perNode }.reduce(0) { $0 + $1.bytes! }
+        let exact = 8 * perRank + node.bytes!
+        func fits(_ c: TrainConfig, _ available: Int) -> Bool {
+            (try? c.checkMemory(dIn: 768, hooks: 2, ranks: 8, ranksOnHost: 8, fromModel: true, available: available)) != nil
+        }
+        #expect(fits(c, exact) && !fits(c, exact - 1))
+        // Unsharded, every rank holds the parameters (and all the moments): the same memory is too little.
+        var unsharded = c
+        unsharded.shardOptimizer = false
+        #expect(!fits(unsharded, exact) && unsharded.memoryNeeds(dIn: 768, hooks: 2, ranks: 8, fromModel: true).allSatisfy { !$0.perNode })
+    }
+
     @Test func resumeFromIsAKeyAndAFlagAndImpliesResuming() throws {
         var c = TrainConfig()
         #expect(!c.resuming)
