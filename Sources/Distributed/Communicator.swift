@@ -181,9 +181,9 @@ extension Communicator {
         return UnsafeRawPointer(base)
     }
 
-    /// Makes every rank see the whole of `buffer` (node-shared, `count` floats at `base`) after each
-    /// rank wrote its own piece (`shards.piece(of: rank)`) into its node's copy: a node barrier, then
-    /// the node leaders pass each piece from its owner's node to the others. Copies only.
+    /// Makes every rank see the whole of the node-shared `buffer` after each rank wrote its own piece
+    /// (`shards.piece(of: rank)`) into its node's copy: a node barrier, then the node leaders pass each
+    /// piece from its owner's node to the others, then another node barrier. Copies only.
     public func shareNodePieces(_ buffer: UnsafeMutableBufferPointer<Float>, _ shards: BufferShards) {
         precondition(shards.ranks == size && shards.bounds.last == buffer.count, "shareNodePieces: shards of another buffer or job")
         nodeBarrier()

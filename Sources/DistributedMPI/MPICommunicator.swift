@@ -16,8 +16,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let maxChunkBytes: Int
     public let nodes: [Int]
     private let world: MPI_Comm
-    /// The ranks of this rank's node, and (on node leaders: the rank of each node's leader is its
-    /// node's number) the communicator of the leaders.
+    /// The ranks of this rank's node; the node leaders (a leader's rank in `leaders` is its node's
+    /// number; on the other ranks `leaders` holds the non-leaders and is not used).
     private let node: MPI_Comm
     private let leaders: MPI_Comm
     /// Every node-shared window, for `nodeBarrier`'s MPI_Win_sync. Never freed.
